@@ -1,0 +1,40 @@
+# port-server: `make run` starts the server, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+EXTRAS ?= dev,all
+
+.PHONY: run test build lint bench install-skill clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/port-server
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+build: $(STAMP)
+	mkdir -p bin
+	for cmd in port-server portctl portman; do \
+	  printf '#!/bin/sh\nexec "%s" "$$@"\n' "$(CURDIR)/$(VENV)/bin/$$cmd" > bin/$$cmd; \
+	  chmod +x bin/$$cmd; \
+	done
+	@echo "bin/port-server, bin/portctl and bin/portman are ready; add $(CURDIR)/bin to PATH"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py $(if $(PEERS),--peers,)
+
+clean:
+	rm -rf $(VENV) bin build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,179 @@
+"""portctl allocate | list | release | check: the registry's core verbs (seed 000)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from port_server.cli import output
+from port_server.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, InvalidInput
+from port_server.models import Allocation, AllocationFilter, AllocationRequest
+
+if TYPE_CHECKING:
+    from port_server.cli import Context
+
+
+def port_arg(text: str) -> int:
+    """argparse type for ports: a clear message instead of argparse's generic one."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; use a number from 1 to 65535"
+                                         ) from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; use a number from 1 to 65535")
+    return value
+
+
+def id_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an allocation id (a number)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not an allocation id (ids start at 1)")
+    return value
+
+
+def add_filter_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--app", help="application name")
+    p.add_argument("--instance", help="instance (worktree, branch, environment)")
+    p.add_argument("--service", help="service name")
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser(
+        "allocate", help="allocate a port for app/instance/service (idempotent)",
+        description="Allocate a host port. Re-running returns the same port. --app defaults to the"
+                    " git repository name (folder name outside git), --instance to the linked"
+                    " worktree's folder or the branch name.")
+    add_filter_args(p)
+    p.add_argument("--port", type=port_arg, help="ask for this exact port (default: auto-assign)")
+    p.add_argument("--force", action="store_true",
+                   help="register --port even if a running process already has it bound")
+    p.add_argument("--json", action="store_true", help="print the allocation as JSON")
+    p.set_defaults(func=cmd_allocate)
+
+    p = sub.add_parser("list", help="list allocations (all of them without a filter)",
+                       description="List allocations, optionally filtered.")
+    add_filter_args(p)
+    p.add_argument("--port", type=port_arg, help="only this port")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "release", help="release allocations by filter or --id",
+        description="Release allocations. Needs --id or at least one filter; never releases"
+                    " everything by accident.")
+    add_filter_args(p)
+    p.add_argument("--port", type=port_arg, help="release the allocation holding this port")
+    p.add_argument("--id", type=id_arg, dest="alloc_id", help="release this allocation id")
+    p.add_argument("--json", action="store_true", help="print what was released as JSON")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser(
+        "check", help="is a port free? exit 0 free, 1 taken (registered or bound)",
+        description="Check a port: exit 0 when it is free, 1 when it is registered or bound on"
+                    " this machine by any process (and say who holds it).")
+    p.add_argument("port_pos", nargs="?", type=port_arg, metavar="PORT", help="the port")
+    p.add_argument("--port", type=port_arg, help="the port (same as PORT)")
+    p.add_argument("--json", action="store_true", help="print the port status as JSON")
+    p.set_defaults(func=cmd_check)
+
+
+def describe(alloc: Allocation) -> str:
+    return f"port {alloc.port} (id={alloc.id}) for {alloc.key}"
+
+
+def cmd_allocate(args: argparse.Namespace, ctx: Context) -> int:
+    from port_server.cli.identity import detect
+
+    if not args.service:
+        raise InvalidInput("--service is required (e.g. --service web)", field="service")
+    app, instance = args.app, args.instance
+    if app is None or instance is None:
+        default_app, default_instance = detect()
+        app = app or default_app
+        instance = instance or default_instance
+    req = AllocationRequest(app=app, instance=instance, service=args.service, port=args.port,
+                            force=args.force)
+    result = ctx.client.allocate(req)
+    if args.json:
+        output.as_json({**result.allocation.to_dict(), "created": result.created})
+    elif result.created:
+        output.emit(f"allocated {describe(result.allocation)}")
+    else:
+        output.emit(f"already allocated: {describe(result.allocation)}")
+    return EXIT_OK
+
+
+LIST_HEADERS = ("ID", "PORT", "APP", "INSTANCE", "SERVICE", "CREATED")
+
+
+def list_rows(allocs: list[Allocation]) -> list[tuple[Any, ...]]:
+    return [(a.id, a.port, a.app, a.instance, a.service, a.created_at[:19].replace("T", " "))
+            for a in allocs]
+
+
+def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
+    flt = AllocationFilter(app=args.app, instance=args.instance, service=args.service,
+                           port=args.port)
+    allocs = ctx.client.list(flt)
+    if args.json:
+        output.as_json([a.to_dict() for a in allocs])
+    else:
+        output.table(LIST_HEADERS, list_rows(allocs), empty="no allocations")
+    return EXIT_OK
+
+
+def cmd_release(args: argparse.Namespace, ctx: Context) -> int:
+    if args.alloc_id is not None:
+        if any(v is not None for v in (args.app, args.instance, args.service, args.port)):
+            raise InvalidInput("--id cannot be combined with --app/--instance/--service/--port",
+                               field="id")
+        alloc = ctx.client.release_id(args.alloc_id)
+        released = [alloc] if alloc else []
+    else:
+        flt = AllocationFilter(app=args.app, instance=args.instance, service=args.service,
+                               port=args.port)
+        if flt.is_empty():
+            output.error("release needs --id or at least one of --app, --instance, --service,"
+                         " --port (it never releases everything)")
+            return EXIT_USAGE
+        released = ctx.client.release(flt)
+    if args.json:
+        output.as_json([a.to_dict() for a in released])
+    elif not released:
+        output.emit("nothing to release: no allocation matches")
+    else:
+        for alloc in released:
+            output.emit(f"released {describe(alloc)}")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
+    port = args.port or args.port_pos
+    if port is None:
+        raise InvalidInput("give the port to check: portctl check --port 5432", field="port")
+    status = ctx.client.check_port(port)
+    if args.json:
+        data = status.to_dict()
+        output.as_json(data)
+        return EXIT_OK if status.available else EXIT_ERROR
+    for line in check_lines(status):
+        output.emit(line)
+    return EXIT_OK if status.available else EXIT_ERROR
+
+
+def check_lines(status: Any) -> list[str]:
+    if status.available:
+        return [f"port {status.port} is available"]
+    lines = []
+    for holder in status.holders or ([status.holder] if status.holder else []):
+        lines.append(f"port {status.port} is allocated to {holder.key} (id={holder.id},"
+                     f" {holder.protocol})")
+    if status.in_use:
+        who = ", ".join(p.describe() for p in status.processes) or "a process"
+        state = "registered and" if status.holder else "not registered, but"
+        lines.append(f"port {status.port} is {state} in use on this machine by {who}")
+    return lines

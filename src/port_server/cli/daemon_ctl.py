@@ -1,0 +1,184 @@
+"""portctl health | start | stop | restart | status | version: the daemon's life cycle."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from port_server import __version__
+from port_server.cli import output
+from port_server.errors import EXIT_OK, EXIT_UNREACHABLE, PortServerError, ServerUnreachable
+
+if TYPE_CHECKING:
+    from port_server.cli import Context
+
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 15.0
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser("health", help="is the server up? exit 0 yes, 3 unreachable")
+    p.add_argument("--json", action="store_true", help="print the health answer as JSON")
+    p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser("start", help="start port-server in the background (logs in the data dir)",
+                       description="Start port-server detached on the address portctl uses, "
+                                   "wait until /healthz answers.")
+    p.add_argument("--wait", type=float, default=START_TIMEOUT,
+                   help=f"seconds to wait for /healthz (default {START_TIMEOUT:g})")
+    p.set_defaults(func=cmd_start)
+
+    p = sub.add_parser("stop", help="stop the running port-server (SIGTERM, clean shutdown)")
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("restart", help="stop, then start port-server")
+    p.add_argument("--wait", type=float, default=START_TIMEOUT,
+                   help=f"seconds to wait for /healthz (default {START_TIMEOUT:g})")
+    p.set_defaults(func=cmd_restart)
+
+    p = sub.add_parser("status", help="server address, pid, version, store and data dir")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("version", help="print the CLI's and the server's versions")
+    p.add_argument("--json", action="store_true", help="print versions as JSON")
+    p.set_defaults(func=cmd_version)
+
+
+def cmd_health(args: argparse.Namespace, ctx: Context) -> int:
+    data = ctx.client.health()
+    if args.json:
+        output.as_json(data)
+    else:
+        output.emit(f"ok: port-server {data.get('version', '?')} at {ctx.client.addr}")
+    return EXIT_OK
+
+
+def _listen_args(addr: str) -> list[str]:
+    from port_server.client import parse_addr
+
+    target = parse_addr(addr)
+    if isinstance(target, str):
+        raise PortServerError("portctl start needs a TCP address, not a unix socket")
+    return ["--host", target[0], "--port", str(target[1])]
+
+
+def _wait_healthy(ctx: Context, seconds: float, proc: subprocess.Popen[bytes] | None) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            ctx.client.health()
+            return True
+        except ServerUnreachable:
+            ctx.client.close()
+            time.sleep(0.1)
+    return False
+
+
+def cmd_start(args: argparse.Namespace, ctx: Context) -> int:
+    from port_server.settings import data_dir_from_env
+
+    try:
+        info = ctx.client.info()
+        output.emit(f"port-server is already running at {ctx.client.addr}"
+                    f" (pid {info.get('pid', '?')})")
+        return EXIT_OK
+    except ServerUnreachable:
+        ctx.client.close()
+    data_dir = data_dir_from_env()
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log_path = data_dir / "port-server.log"
+    cmd = [sys.executable, "-m", "port_server.server.daemon", *_listen_args(ctx.client.addr)]
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, close_fds=True)
+    if not _wait_healthy(ctx, args.wait, proc):
+        tail = _tail(log_path)
+        raise PortServerError(f"port-server did not start; last log line: {tail}"
+                              f" (full log: {log_path})")
+    output.emit(f"started port-server at {ctx.client.addr} (pid {proc.pid}, log {log_path})")
+    return EXIT_OK
+
+
+def _tail(path: Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "(no log)"
+    return lines[-1] if lines else "(empty log)"
+
+
+def _server_pid(ctx: Context) -> int | None:
+    try:
+        pid = ctx.client.info().get("pid")
+        return int(pid) if pid else None
+    except ServerUnreachable:
+        ctx.client.close()
+        return None
+
+
+def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
+    pid = _server_pid(ctx)
+    if pid is None:
+        output.emit(f"port-server is not running at {ctx.client.addr}")
+        return EXIT_OK
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            output.emit(f"stopped port-server (pid {pid})")
+            return EXIT_OK
+        time.sleep(0.05)
+    raise PortServerError(f"port-server (pid {pid}) did not stop within {STOP_TIMEOUT:g}s")
+
+
+def cmd_restart(args: argparse.Namespace, ctx: Context) -> int:
+    cmd_stop(args, ctx)
+    return cmd_start(args, ctx)
+
+
+def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    try:
+        info = ctx.client.info()
+        count = len(ctx.client.list())
+    except ServerUnreachable as exc:
+        if args.json:
+            output.as_json({"running": False, "addr": ctx.client.addr})
+        output.error(exc.message)
+        return EXIT_UNREACHABLE
+    info = {"running": True, "addr": ctx.client.addr, "allocations": count, **info}
+    if args.json:
+        output.as_json(info)
+        return EXIT_OK
+    output.emit(f"port-server {info.get('version')} running at {ctx.client.addr}"
+                f" (pid {info.get('pid')})")
+    output.emit(f"  host id:     {info.get('host')}")
+    output.emit(f"  store:       {info.get('store')}")
+    output.emit(f"  data dir:    {info.get('data_dir')}")
+    output.emit(f"  allocations: {count}")
+    return EXIT_OK
+
+
+def cmd_version(args: argparse.Namespace, ctx: Context) -> int:
+    server: str | None
+    try:
+        server = str(ctx.client.health().get("version"))
+    except ServerUnreachable:
+        server = None
+    if args.json:
+        output.as_json({"portctl": __version__, "server": server, "addr": ctx.client.addr})
+    else:
+        output.emit(f"portctl {__version__}")
+        output.emit(f"port-server {server} at {ctx.client.addr}" if server
+                    else f"port-server not reachable at {ctx.client.addr}")
+    return EXIT_OK

@@ -1,0 +1,41 @@
+"""The only module that styles output: tables, JSON, CSV-free plain lines, and error lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+
+def emit(text: str = "", stream: TextIO | None = None) -> None:
+    print(text, file=stream or sys.stdout)
+
+
+def error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def as_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = "") -> None:
+    """A plain aligned table; an empty ``rows`` prints ``empty`` (if any) instead."""
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    if not cells:
+        if empty:
+            print(empty)
+        return
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(fmt.format(*headers).rstrip())
+    for row in cells:
+        print(fmt.format(*row).rstrip())

@@ -1,0 +1,262 @@
+"""RegistryClient: a small typed client for port-server's HTTP API, on the standard library only.
+
+It speaks just enough HTTP/1.1 over a plain socket (Content-Length or chunked bodies, keep-alive)
+because ``http.client`` alone costs ~40 ms of import time and the CLI is started thousands of times
+by scripts. Error bodies become the same exception classes the server raised, chosen by ``code``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from port_server.errors import PortServerError, ProtocolError, ServerUnreachable, from_json
+from port_server.models import (
+    Allocation,
+    AllocationFilter,
+    AllocationRequest,
+    AllocationResult,
+    PortStatus,
+    ProcessInfo,
+)
+from port_server.settings import server_addr_from_env
+
+MAX_RESPONSE = 64 * 1024 * 1024
+
+
+def parse_addr(addr: str) -> tuple[str, int] | str:
+    """'127.0.0.1:51234', 'http://localhost:51234/', '[::1]:51234' -> (host, port);
+    'unix:/path/to.sock' -> '/path/to.sock'."""
+    text = addr.strip()
+    if text.startswith("unix:"):
+        return text[len("unix:"):]
+    for prefix in ("http://", "https://"):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    text = text.rstrip("/")
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = text, "51234"
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        return host, int(port)
+    except ValueError:
+        raise ServerUnreachable(f"bad server address {addr!r}; use HOST:PORT, e.g. 127.0.0.1:51234"
+                                ) from None
+
+
+class RegistryClient:
+    def __init__(self, addr: str | None = None, timeout: float = 30.0,
+                 token: str | None = None) -> None:
+        self.addr = addr or server_addr_from_env()
+        self.target = parse_addr(self.addr)
+        self.timeout = timeout
+        self.token = token if token is not None else os.environ.get("PORT_SERVER_TOKEN")
+        self._sock: socket.socket | None = None
+        self._buf = b""
+
+    # -- transport -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            self._buf = b""
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _connect(self) -> socket.socket:
+        try:
+            if isinstance(self.target, str):
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(self.timeout)
+                sock.connect(self.target)
+            else:
+                sock = socket.create_connection(self.target, timeout=self.timeout)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            if isinstance(exc, ConnectionRefusedError):
+                reason = "connection refused"
+            raise ServerUnreachable(
+                f"cannot reach port-server at {self.addr} ({reason}); start it with"
+                " `port-server &` or `portctl start`") from None
+        return sock
+
+    def request(self, method: str, path: str, body: Any = None,
+                query: dict[str, str] | None = None) -> tuple[int, Any]:
+        """Send one request; return (status, decoded JSON). Raises on transport failures only."""
+        if query:
+            path = f"{path}?{urlencode(query)}"
+        payload = json.dumps(body).encode() if body is not None else b""
+        host = "localhost" if isinstance(self.target, str) else self.target[0]
+        head = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Accept: application/json",
+                "User-Agent: portctl"]
+        if body is not None:
+            head += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+        if self.token:
+            head.append(f"Authorization: Bearer {self.token}")
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+        reused = self._sock is not None
+        try:
+            return self._exchange(raw)
+        except (ConnectionError, _EmptyResponse):
+            self.close()
+            if not reused:
+                raise ServerUnreachable(
+                    f"port-server at {self.addr} closed the connection; is it running?"
+                    " (`portctl status`)") from None
+            return self._exchange(raw)  # a kept-alive connection the server had closed
+        except TimeoutError:
+            self.close()
+            raise ServerUnreachable(
+                f"port-server at {self.addr} did not answer within {self.timeout:g}s") from None
+
+    def _exchange(self, raw: bytes) -> tuple[int, Any]:
+        if self._sock is None:
+            self._sock = self._connect()
+            self._buf = b""
+        self._sock.sendall(raw)
+        status, headers = self._read_head()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            data = self._read_chunked()
+        elif "content-length" in headers:
+            data = self._read_exact(int(headers["content-length"]))
+        else:
+            data = self._read_to_close()
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        try:
+            return status, json.loads(data) if data else None
+        except ValueError:
+            raise ProtocolError(f"port-server at {self.addr} answered {status} with a body that"
+                                " is not JSON") from None
+
+    def _fill(self) -> None:
+        assert self._sock is not None
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            raise _EmptyResponse()
+        self._buf += chunk
+        if len(self._buf) > MAX_RESPONSE:
+            raise ProtocolError("response too large")
+
+    def _read_head(self) -> tuple[int, dict[str, str]]:
+        while b"\r\n\r\n" not in self._buf:
+            self._fill()
+        head, self._buf = self._buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+            raise ProtocolError(f"{self.addr} does not speak HTTP; is it port-server?")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return int(parts[1]), headers
+
+    def _read_exact(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            self._fill()
+        data, self._buf = self._buf[:n], self._buf[n:]
+        return data
+
+    def _read_chunked(self) -> bytes:
+        out = b""
+        while True:
+            while b"\r\n" not in self._buf:
+                self._fill()
+            size_line, self._buf = self._buf.split(b"\r\n", 1)
+            size = int(size_line.split(b";")[0], 16)
+            chunk = self._read_exact(size + 2)[:size]
+            if size == 0:
+                return out
+            out += chunk
+
+    def _read_to_close(self) -> bytes:
+        try:
+            while True:
+                self._fill()
+        except _EmptyResponse:
+            pass
+        data, self._buf = self._buf, b""
+        self.close()
+        return data
+
+    def call(self, method: str, path: str, body: Any = None,
+             query: dict[str, str] | None = None) -> tuple[int, Any]:
+        """Like ``request`` but raises the server's error as its exception class."""
+        status, data = self.request(method, path, body, query)
+        if status >= 400:
+            raise from_json(status, data)
+        return status, data
+
+    # -- typed API -------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return dict(self.call("GET", "/healthz")[1])
+
+    def info(self) -> dict[str, Any]:
+        return dict(self.call("GET", "/v1/info")[1])
+
+    def allocate(self, req: AllocationRequest) -> AllocationResult:
+        body: dict[str, Any] = {k: v for k, v in req.__dict__.items()
+                                if v not in (None, "", False) or k in ("app", "instance",
+                                                                        "service")}
+        body.pop("pid_start", None)
+        body.pop("expires_at", None)
+        status, data = self.call("POST", "/v1/allocations", body)
+        return AllocationResult(Allocation.from_dict(data), created=status == 201)
+
+    def list(self, flt: AllocationFilter = AllocationFilter()) -> list[Allocation]:
+        _, data = self.call("GET", "/v1/allocations", query=flt.to_query())
+        return [Allocation.from_dict(d) for d in data]
+
+    def get(self, alloc_id: int) -> Allocation:
+        return Allocation.from_dict(self.call("GET", f"/v1/allocations/{int(alloc_id)}")[1])
+
+    def release_id(self, alloc_id: int) -> Allocation | None:
+        _, data = self.call("DELETE", f"/v1/allocations/{int(alloc_id)}")
+        alloc = data.get("allocation") if isinstance(data, dict) else None
+        return Allocation.from_dict(alloc) if alloc else None
+
+    def release(self, flt: AllocationFilter) -> list[Allocation]:
+        _, data = self.call("DELETE", "/v1/allocations",
+                            {k: v for k, v in flt.__dict__.items() if v is not None})
+        return [Allocation.from_dict(d) for d in data.get("allocations", [])]
+
+    def update(self, alloc_id: int, changes: dict[str, Any]) -> Allocation:
+        _, data = self.call("PATCH", f"/v1/allocations/{int(alloc_id)}", changes)
+        return Allocation.from_dict(data)
+
+    def check_port(self, port: int) -> PortStatus:
+        _, data = self.call("GET", f"/v1/ports/{quote(str(port))}")
+        holders = tuple(Allocation.from_dict(h) for h in data.get("holders", []))
+        holder = data.get("holder")
+        return PortStatus(
+            port=data["port"], available=data["available"],
+            holder=Allocation.from_dict(holder) if holder else None, holders=holders,
+            in_use=data.get("in_use", False),
+            processes=tuple(ProcessInfo(**p) for p in data.get("processes", [])))
+
+    def pools(self) -> list[dict[str, Any]]:
+        return list(self.call("GET", "/v1/pools")[1])
+
+    def suggest(self, pool: str, count: int = 1) -> list[int]:
+        _, data = self.call("GET", f"/v1/pools/{quote(pool or 'default')}/suggest",
+                            query={"count": str(count)})
+        return [int(p) for p in data]
+
+
+class _EmptyResponse(Exception):
+    """The server closed the connection before answering."""
+
+
+__all__ = ["PortServerError", "RegistryClient", "parse_addr"]

@@ -1,0 +1,169 @@
+"""One error tree for the whole package.
+
+Each class carries a stable machine ``code``, the HTTP status the server answers with, and the exit
+code the CLI ends with. The server turns any of them into one JSON shape
+(``{"error", "code", "message", ...extra}``) in exactly one place (``server/app.py``); the client turns
+that JSON back into the same class by ``code`` (never by message text); the CLI turns the class into
+an exit code in exactly one place (``cli/__init__.py``).
+
+    PortServerError                 500  exit 1  internal
+    ├── InvalidInput                400  exit 2  invalid_input
+    │   └── PayloadTooLarge         413  exit 2  payload_too_large
+    ├── NotFound                    404  exit 1  not_found
+    ├── Conflict                    409  exit 1  conflict
+    │   ├── PortAllocated           409  exit 1  port_allocated
+    │   ├── PortInUse               409  exit 1  port_in_use
+    │   ├── ServiceHoldsPort        409  exit 1  service_holds_port
+    │   └── PoolExhausted           409  exit 1  pool_exhausted
+    ├── PermissionDenied            403  exit 1  permission_denied
+    ├── Unauthorized                401  exit 1  unauthorized
+    ├── StoreUnavailable            503  exit 1  store_unavailable
+    ├── ServerUnreachable           ---  exit 3  server_unreachable   (client side only)
+    ├── ProtocolError               ---  exit 1  protocol_error       (client side only)
+    └── AlreadyRunning              ---  exit 1  already_running      (daemon start-up)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+
+class PortServerError(Exception):
+    code: ClassVar[str] = "internal"
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = EXIT_ERROR
+    #: The short v1 ``error`` text; None means "use the full message".
+    short: ClassVar[str | None] = None
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "error": self.short or self.message,
+            "code": self.code,
+            "message": self.message,
+        }
+        body.update(self.extra)
+        return body
+
+
+class InvalidInput(PortServerError):
+    code = "invalid_input"
+    http_status = 400
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, field: str | None = None, **extra: Any) -> None:
+        if field is not None:
+            extra["field"] = field
+        super().__init__(message, **extra)
+
+    @property
+    def field(self) -> str | None:
+        value = self.extra.get("field")
+        return value if isinstance(value, str) else None
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class NotFound(PortServerError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(PortServerError):
+    code = "conflict"
+    http_status = 409
+
+
+class PortAllocated(Conflict):
+    code = "port_allocated"
+    short = "port already allocated"
+
+
+class PortInUse(Conflict):
+    code = "port_in_use"
+    short = "port in use on this machine"
+
+
+class ServiceHoldsPort(Conflict):
+    code = "service_holds_port"
+    short = "service already holds another port"
+
+
+class PoolExhausted(Conflict):
+    code = "pool_exhausted"
+    short = "no ports available"
+
+
+class PermissionDenied(PortServerError):
+    code = "permission_denied"
+    http_status = 403
+
+
+class Unauthorized(PortServerError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class StoreUnavailable(PortServerError):
+    code = "store_unavailable"
+    http_status = 503
+
+
+class ServerUnreachable(PortServerError):
+    code = "server_unreachable"
+    http_status = 503
+    exit_code = EXIT_UNREACHABLE
+
+
+class ProtocolError(PortServerError):
+    code = "protocol_error"
+    http_status = 502
+
+
+class AlreadyRunning(PortServerError):
+    code = "already_running"
+
+
+def _all_subclasses(cls: type[PortServerError]) -> list[type[PortServerError]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+def error_class_for(code: str) -> type[PortServerError]:
+    """The class that owns ``code``; unknown codes map to the base class."""
+    for cls in _all_subclasses(PortServerError):
+        if cls.code == code:
+            return cls
+    return PortServerError
+
+
+def from_json(status: int, body: Any) -> PortServerError:
+    """Rebuild an error from the server's JSON body (or a v1 server's ``{"error": ...}``)."""
+    if not isinstance(body, dict):
+        return ProtocolError(f"server answered {status} with an unexpected body")
+    code = body.get("code")
+    message = str(body.get("message") or body.get("error") or f"server answered {status}")
+    extra = {k: v for k, v in body.items() if k not in ("error", "code", "message")}
+    if isinstance(code, str):
+        cls = error_class_for(code)
+    else:  # a plain v1 server: fall back on the status code
+        cls = {400: InvalidInput, 404: NotFound, 409: PortAllocated, 403: PermissionDenied,
+               401: Unauthorized, 413: PayloadTooLarge, 503: StoreUnavailable}.get(
+                   status, PortServerError)
+    err = cls.__new__(cls)
+    PortServerError.__init__(err, message, **extra)
+    return err

@@ -1,0 +1,223 @@
+"""Plain data shared by every layer: frozen dataclasses, no behaviour beyond (de)serialisation.
+
+This module is the bottom layer: it imports nothing else from the package.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+#: app/instance/service names: 1-63 characters, letters, digits, ".", "_", "-", starting alnum.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+NAME_RE = re.compile(NAME_PATTERN)
+
+PROTOCOLS = ("tcp", "udp")
+SOURCES = ("manual", "compose", "dokploy", "scan", "import", "run")
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """One port held by one app/instance/service on one host.
+
+    The first six fields are port-registry's v1 wire shape; everything after them is additive.
+    """
+
+    id: int
+    app: str
+    instance: str
+    service: str
+    port: int
+    created_at: str
+    protocol: str = "tcp"
+    host: str = ""
+    type: str = ""
+    owner: str = ""
+    environment: str = ""
+    status: str = ""
+    url: str = ""
+    note: str = ""
+    source: str = "manual"
+    pid: int | None = None
+    pid_start: float | None = None
+    command: str = ""
+    protected: bool = False
+    expires_at: str | None = None
+    updated_at: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.app}/{self.instance}/{self.service}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Allocation:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+#: Metadata fields that may be set on allocate and changed by update.
+METADATA_FIELDS = ("type", "owner", "environment", "status", "url", "note")
+
+
+@dataclass(frozen=True)
+class AllocationRequest:
+    """What a caller asks for. ``port`` None or 0 means auto-assign from ``type``'s pool."""
+
+    app: str
+    instance: str
+    service: str
+    port: int | None = None
+    protocol: str = "tcp"
+    force: bool = False
+    type: str = ""
+    owner: str = ""
+    environment: str = ""
+    status: str = ""
+    url: str = ""
+    note: str = ""
+    source: str = "manual"
+    pid: int | None = None
+    pid_start: float | None = None
+    command: str = ""
+    protected: bool = False
+    expires_at: str | None = None
+
+
+@dataclass(frozen=True)
+class AllocationFilter:
+    """Selects allocations; every None field matches anything."""
+
+    app: str | None = None
+    instance: str | None = None
+    service: str | None = None
+    port: int | None = None
+    id: int | None = None
+    host: str | None = None
+    type: str | None = None
+    owner: str | None = None
+    environment: str | None = None
+    status: str | None = None
+    source: str | None = None
+    protocol: str | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+    def to_query(self) -> dict[str, str]:
+        return {f.name: str(v) for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+
+@dataclass(frozen=True)
+class AllocationResult:
+    """The answer to an allocate call: the allocation, and whether this call created it."""
+
+    allocation: Allocation
+    created: bool
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """A process holding a socket, as far as the kernel lets us see it."""
+
+    pid: int | None
+    name: str = ""
+    user: str = ""
+    cmdline: str = ""
+
+    def describe(self) -> str:
+        if self.pid is None:
+            return "an unknown process (its owner is hidden from this user)"
+        return f"pid {self.pid} ({self.name or '?'})"
+
+
+@dataclass(frozen=True)
+class PortStatus:
+    """What is known about one port: the registry's holder and what the machine shows."""
+
+    port: int
+    available: bool
+    holder: Allocation | None = None
+    holders: tuple[Allocation, ...] = ()
+    in_use: bool = False
+    processes: tuple[ProcessInfo, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "port": self.port,
+            "available": self.available,
+            "registered": self.holder is not None,
+            "in_use": self.in_use,
+            "processes": [asdict(p) for p in self.processes],
+        }
+        if self.holder is not None:
+            data["holder"] = self.holder.to_dict()
+            data["holders"] = [h.to_dict() for h in self.holders]
+        return data
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A named, inclusive port range that auto-assign draws from."""
+
+    name: str
+    lo: int
+    hi: int
+
+    @property
+    def size(self) -> int:
+        return self.hi - self.lo + 1
+
+    def __contains__(self, port: object) -> bool:
+        return isinstance(port, int) and self.lo <= port <= self.hi
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.lo}-{self.hi})"
+
+
+@dataclass(frozen=True)
+class PoolUsage:
+    pool: Pool
+    used: int
+    free: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.pool.name,
+            "lo": self.pool.lo,
+            "hi": self.pool.hi,
+            "size": self.pool.size,
+            "used": self.used,
+            "free": self.free,
+        }
+
+
+@dataclass(frozen=True)
+class PortClaim:
+    """A host port that a project file declares (compose, npm script, .env, Makefile, script).
+
+    ``host_port`` is None when the declaration names a variable with no value and no default
+    (then ``resolved`` is False). ``kind`` is one of compose|npm|env|make|script.
+    """
+
+    file: str
+    line: int
+    kind: str
+    service: str
+    host_port: int | None
+    container_port: int | None = None
+    protocol: str = "tcp"
+    host_ip: str = ""
+    resolved: bool = True
+    network_mode_host: bool = False
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if not data["extra"]:
+            data.pop("extra")
+        return data

@@ -1,0 +1,1 @@
+"""The HTTP side: ``create_app(service, settings)`` builds the ASGI app; ``daemon`` runs it."""

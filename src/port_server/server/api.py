@@ -1,0 +1,157 @@
+"""The HTTP JSON API: port-registry's v1 endpoints (wire compatible) plus our additive ones.
+
+Handlers are thin: parse, call the service, shape the answer. They are plain ``def`` functions,
+so a slow database or probe call runs in the thread pool and never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from port_server import __version__
+from port_server.errors import InvalidInput
+from port_server.models import AllocationFilter, AllocationRequest
+from port_server.server import schemas
+from port_server.service import RegistryService
+
+router = APIRouter()
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": schemas.ErrorOut, "description": "invalid input; the message names the field"},
+    404: {"model": schemas.ErrorOut, "description": "not found"},
+    409: {"model": schemas.ErrorOut, "description": "conflict; `holder` names the holder"},
+    413: {"model": schemas.ErrorOut, "description": "body larger than 64 KiB"},
+    503: {"model": schemas.ErrorOut, "description": "database unavailable"},
+}
+
+
+def service_of(request: Request) -> RegistryService:
+    svc: RegistryService = request.app.state.service
+    return svc
+
+
+QName = Annotated[str | None, Query(max_length=63)]
+
+
+@router.get("/healthz", response_model=schemas.HealthOut, tags=["health"])
+def healthz(request: Request) -> JSONResponse:
+    service_of(request).store.check()
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+@router.post("/v1/allocations", status_code=201, response_model=schemas.AllocationOut,
+             responses={200: {"model": schemas.AllocationOut,
+                              "description": "this app/instance/service already holds a port"},
+                        **ERRORS}, tags=["allocations"])
+def allocate(request: Request, body: schemas.AllocateBody) -> JSONResponse:
+    req = AllocationRequest(
+        app=body.app, instance=body.instance, service=body.service, port=body.port or None,
+        protocol=body.protocol, force=body.force, type=body.type, owner=body.owner,
+        environment=body.environment, status=body.status, url=body.url, note=body.note,
+        source=body.source, pid=body.pid, command=body.command, protected=body.protected)
+    result = service_of(request).allocate(req)
+    data = result.allocation.to_dict()
+    data["created"] = result.created
+    return JSONResponse(data, status_code=201 if result.created else 200)
+
+
+@router.get("/v1/allocations", response_model=list[schemas.AllocationOut],
+            responses=ERRORS, tags=["allocations"])
+def list_allocations(
+    request: Request,
+    app: QName = None,
+    instance: QName = None,
+    service: QName = None,
+    port: Annotated[int | None, Query(ge=1, le=65535)] = None,
+    type: QName = None,
+    owner: Annotated[str | None, Query(max_length=256)] = None,
+    environment: Annotated[str | None, Query(max_length=256)] = None,
+    status: Annotated[str | None, Query(max_length=256)] = None,
+    source: Annotated[str | None, Query(max_length=32)] = None,
+    protocol: Annotated[str | None, Query(pattern="^(tcp|udp)$")] = None,
+) -> JSONResponse:
+    # port-registry's clients send empty parameters for "any".
+    flt = AllocationFilter(
+        app=app or None, instance=instance or None, service=service or None, port=port,
+        type=type or None, owner=owner or None, environment=environment or None,
+        status=status or None, source=source or None, protocol=protocol or None)
+    allocs = service_of(request).list(flt)
+    return JSONResponse([a.to_dict() for a in allocs])
+
+
+@router.get("/v1/allocations/{alloc_id}", response_model=schemas.AllocationOut,
+            responses=ERRORS, tags=["allocations"])
+def get_allocation(request: Request,
+                   alloc_id: Annotated[int, Path(ge=1, le=2**62)]) -> JSONResponse:
+    return JSONResponse(service_of(request).get(alloc_id).to_dict())
+
+
+@router.delete("/v1/allocations/{alloc_id}", response_model=schemas.DeletedOut,
+               responses=ERRORS, tags=["allocations"])
+def release_by_id(request: Request,
+                  alloc_id: Annotated[int, Path(ge=1, le=2**62)]) -> JSONResponse:
+    alloc = service_of(request).release_id(alloc_id)
+    return JSONResponse({"status": "deleted", "allocation": alloc.to_dict()})
+
+
+@router.delete("/v1/allocations", response_model=schemas.ReleasedOut, responses=ERRORS,
+               tags=["allocations"])
+def release_by_filter(request: Request,
+                      body: Annotated[schemas.ReleaseBody, Body()]) -> JSONResponse:
+    flt = AllocationFilter(app=body.app or None, instance=body.instance or None,
+                           service=body.service or None, port=body.port or None)
+    released = service_of(request).release(flt)
+    return JSONResponse({"deleted": len(released),
+                         "allocations": [a.to_dict() for a in released]})
+
+
+@router.patch("/v1/allocations/{alloc_id}", response_model=schemas.AllocationOut,
+              responses=ERRORS, tags=["allocations"])
+def update_allocation(request: Request, alloc_id: Annotated[int, Path(ge=1, le=2**62)],
+                      body: schemas.UpdateBody) -> JSONResponse:
+    changes = body.model_dump(exclude_none=True)
+    if not changes:
+        raise InvalidInput("body: nothing to update; give at least one field", field="body")
+    return JSONResponse(service_of(request).update(alloc_id, changes).to_dict())
+
+
+@router.get("/v1/ports/{port}", response_model=schemas.PortStatusOut, responses=ERRORS,
+            tags=["ports"])
+def check_port(request: Request, port: str) -> JSONResponse:
+    # Parsed by hand so that "abc" or 70000 get port-registry's 400, not a 422.
+    try:
+        number = int(port)
+    except ValueError:
+        raise InvalidInput(f"port: {port!r} is not a number; use 1-65535", field="port") from None
+    return JSONResponse(service_of(request).check_port(number).to_dict())
+
+
+@router.get("/v1/pools", response_model=list[schemas.PoolOut], tags=["pools"])
+def pools(request: Request) -> JSONResponse:
+    return JSONResponse([u.to_dict() for u in service_of(request).pools()])
+
+
+@router.get("/v1/pools/{name}/suggest", response_model=list[int], responses=ERRORS,
+            tags=["pools"])
+def suggest(request: Request, name: Annotated[str, Path(max_length=63)],
+            count: Annotated[int, Query(ge=1, le=1000)] = 1) -> JSONResponse:
+    return JSONResponse(service_of(request).suggest(name, count))
+
+
+@router.get("/v1/info", tags=["health"])
+def info(request: Request) -> JSONResponse:
+    svc = service_of(request)
+    return JSONResponse({
+        "version": __version__,
+        "pid": os.getpid(),
+        "host": svc.host,
+        "data_dir": str(request.app.state.settings.data_dir),
+        "store": svc.store.__class__.__name__,
+        "migrations": svc.store.applied_migrations(),
+        "ephemeral_range": list(svc.policy.ephemeral) if svc.policy.ephemeral else None,
+        "skip_ports": sorted(svc.policy.skip_ports),
+    })

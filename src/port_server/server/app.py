@@ -1,0 +1,126 @@
+"""``create_app(service, settings)``: the ASGI application, with the one place errors become HTTP.
+
+Every error leaves as ``{"error", "code", "message", ...}`` with the status its class names; bad input
+is always a 4xx naming the field, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from port_server import __version__
+from port_server.errors import InvalidInput, PayloadTooLarge, PortServerError
+from port_server.service import RegistryService
+from port_server.settings import MAX_BODY_BYTES, Settings
+
+log = logging.getLogger("port_server")
+
+
+def error_response(err: PortServerError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(err.to_json(), status_code=err.http_status, headers=headers)
+
+
+def validation_message(exc: RequestValidationError) -> InvalidInput:
+    """The first problem pydantic found, as one line that names the field."""
+    errors = exc.errors()
+    if not errors:
+        return InvalidInput("invalid request")
+    first = errors[0]
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    kind = first.get("type", "")
+    if kind == "json_invalid":
+        return InvalidInput("invalid JSON: the request body could not be parsed", field="body")
+    field = ".".join(loc) or "body"
+    if kind == "missing":
+        return InvalidInput(f"{field}: field required", field=field)
+    if kind == "model_attributes_type" or (field == "body" and "dict" in kind):
+        return InvalidInput("body: must be a JSON object", field="body")
+    msg = str(first.get("msg", "invalid value"))
+    if kind == "string_pattern_mismatch":
+        msg = ("must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return InvalidInput(f"{field}: {msg}", field=field)
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLarge(f"body: larger than {self.limit} bytes; send less",
+                                    field="body")
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.limit:
+                    await error_response(too_large)(scope, receive, send)
+                    return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise too_large
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def create_app(service: RegistryService, settings: Settings) -> FastAPI:
+    from port_server.server import api
+
+    app = FastAPI(
+        title="port-server",
+        version=__version__,
+        description="A port registry: hands out host ports that never collide.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.service = service
+    app.state.settings = settings
+
+    @app.exception_handler(PortServerError)
+    async def _domain_error(request: Request, exc: PortServerError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"no such endpoint: {request.method} {request.url.path}"
+        body: dict[str, Any] = {"error": detail, "code": code, "message": detail}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        body = {"error": "internal error", "code": "internal",
+                "message": f"internal error: {type(exc).__name__}; see the server log"}
+        return JSONResponse(body, status_code=500)
+
+    app.include_router(api.router)
+    app.add_middleware(BodyLimit)
+    return app

@@ -1,0 +1,312 @@
+"""RegistryService: the only code that writes to the registry.
+
+It validates requests, applies the allocation semantics (idempotent re-allocation, explicit ports,
+auto-assign from pools), and asks the allocator (pure policy), the probe (the OS) and the store
+(records). The HTTP layer and every feature go through it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from port_server import allocator
+from port_server import probe as os_probe
+from port_server.errors import (
+    InvalidInput,
+    NotFound,
+    PoolExhausted,
+    PortAllocated,
+    PortInUse,
+    ServiceHoldsPort,
+)
+from port_server.models import (
+    METADATA_FIELDS,
+    NAME_RE,
+    PROTOCOLS,
+    Allocation,
+    AllocationFilter,
+    AllocationRequest,
+    AllocationResult,
+    Pool,
+    PoolUsage,
+    PortStatus,
+    ProcessInfo,
+)
+from port_server.settings import Settings
+from port_server.store.base import DuplicateKey, Store, StoreTx
+
+
+class Probe(Protocol):
+    def is_bound(self, port: int) -> bool: ...
+
+    def processes_on_port(self, port: int) -> tuple[ProcessInfo, ...]: ...
+
+    def ephemeral_range(self) -> tuple[int, int] | None: ...
+
+
+class AllocationNotFound(NotFound):
+    code = "allocation_not_found"
+    short = "allocation not found"
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def check_name(field: str, value: str) -> str:
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise InvalidInput(
+            f"{field}: {value!r} is not a valid name; use 1-63 letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit", field=field)
+    return value
+
+
+def check_port(value: int, field: str = "port") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise InvalidInput(f"{field}: {value!r} is not a port; use a number from 1 to 65535",
+                           field=field)
+    return value
+
+
+def check_protocol(value: str) -> str:
+    if value not in PROTOCOLS:
+        raise InvalidInput(f"protocol: {value!r} is not supported; use tcp or udp",
+                           field="protocol")
+    return value
+
+
+def check_text(field: str, value: Any, limit: int = 2048) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: must be a string", field=field)
+    if len(value) > limit or any(ord(c) < 32 and c not in "\t" for c in value):
+        raise InvalidInput(
+            f"{field}: must be at most {limit} characters with no control characters",
+            field=field)
+    return value
+
+
+class RegistryService:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        probe: Probe | None = None,
+        clock: Callable[[], str] = utcnow,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.probe: Probe = probe if probe is not None else os_probe  # type: ignore[assignment]
+        self.clock = clock
+        self.host = settings.host_id
+        self._ephemeral = self.probe.ephemeral_range() if settings.avoid_ephemeral else None
+        self.policy = allocator.Policy(skip_ports=settings.skip_ports, ephemeral=self._ephemeral)
+        # Per pool: a port below which every port of the pool is registered or excluded by
+        # policy. Only ever a lower bound, so it can be stale but never wrong.
+        self._hints: dict[str, int] = {}
+        self._hint_lock = threading.Lock()
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def list(self, flt: AllocationFilter = AllocationFilter()) -> list[Allocation]:
+        if flt.host is None:
+            flt = replace(flt, host=self.host)
+        with self.store.read() as tx:
+            return tx.select(flt)
+
+    def get(self, alloc_id: int) -> Allocation:
+        with self.store.read() as tx:
+            alloc = tx.get(alloc_id)
+        if alloc is None:
+            raise AllocationNotFound(f"allocation {alloc_id} not found; see `portctl list`")
+        return alloc
+
+    def check_port(self, port: int) -> PortStatus:
+        check_port(port)
+        with self.store.read() as tx:
+            holders = tx.find_port(self.host, port)
+        in_use = self.settings.probe_os and self.probe.is_bound(port)
+        processes = self.probe.processes_on_port(port) if in_use else ()
+        return PortStatus(
+            port=port,
+            available=not holders and not in_use,
+            holder=holders[0] if holders else None,
+            holders=tuple(holders),
+            in_use=in_use,
+            processes=processes,
+        )
+
+    def pools(self) -> list[PoolUsage]:
+        out = []
+        with self.store.read() as tx:
+            for pool in self.settings.pools.values():
+                taken = tx.ports_in_range(self.host, pool.lo, pool.hi)
+                used = len(taken)
+                out.append(PoolUsage(pool, used, allocator.free_count(pool, self.policy, taken)))
+        return out
+
+    def suggest(self, pool_name: str = "", count: int = 1) -> list[int]:
+        """The next ``count`` ports auto-assign would hand out, without allocating."""
+        if not 1 <= count <= 1000:
+            raise InvalidInput("count: use a number from 1 to 1000", field="count")
+        pool = self.settings.pool(pool_name)
+        found: list[int] = []
+        start: int | None = None
+        with self.store.read() as tx:
+            while len(found) < count:
+                port = allocator.choose_port(
+                    pool, self.policy, lambda s, e: tx.next_unregistered(self.host, s, e),
+                    self._is_bound, start=start)
+                if port is None:
+                    break
+                found.append(port)
+                start = port + 1
+        if not found:
+            raise PoolExhausted(f"no ports available in pool {pool.describe()}",
+                                pool=pool.name)
+        return found
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def allocate(self, req: AllocationRequest) -> AllocationResult:
+        req = self._validate(req)
+        with self.store.write() as tx:
+            existing = tx.find_key(self.host, req.app, req.instance, req.service)
+            if existing is not None:
+                if req.port and req.port != existing.port:
+                    raise ServiceHoldsPort(
+                        f"{existing.key} already holds port {existing.port} (id={existing.id});"
+                        f" release it first (portctl release --id {existing.id}) or omit --port",
+                        holder=existing.to_dict())
+                return AllocationResult(existing, created=False)
+            if req.port:
+                alloc = self._allocate_explicit(tx, req)
+            else:
+                alloc = self._allocate_auto(tx, req)
+        return AllocationResult(alloc, created=True)
+
+    def _validate(self, req: AllocationRequest) -> AllocationRequest:
+        check_name("app", req.app)
+        check_name("instance", req.instance)
+        check_name("service", req.service)
+        check_protocol(req.protocol)
+        if req.port is not None and req.port != 0:
+            check_port(req.port)
+        for name in METADATA_FIELDS:
+            check_text(name, getattr(req, name), limit=2048 if name == "note" else 256)
+        if req.type:
+            self.settings.pool(req.type)  # unknown pool -> InvalidInput
+        return req
+
+    def _allocate_explicit(self, tx: StoreTx, req: AllocationRequest) -> Allocation:
+        assert req.port
+        for holder in tx.find_port(self.host, req.port):
+            if holder.protocol == req.protocol:
+                raise PortAllocated(
+                    f"port {req.port} is already allocated to {holder.key} (id={holder.id});"
+                    " omit --port to auto-assign, or see `portctl check --port"
+                    f" {req.port}`", holder=holder.to_dict())
+        if not req.force and self.settings.probe_os and self.probe.is_bound(req.port):
+            procs = self.probe.processes_on_port(req.port)
+            who = ", ".join(p.describe() for p in procs) or "another process"
+            raise PortInUse(
+                f"port {req.port} is in use on this machine by {who}; pass --force to register"
+                " it anyway (e.g. for a service that is already running)",
+                port=req.port, processes=[p.__dict__ for p in procs])
+        return self._insert(tx, req, req.port)
+
+    def _allocate_auto(self, tx: StoreTx, req: AllocationRequest) -> Allocation:
+        pool = self.settings.pool(req.type)
+        with self._hint_lock:
+            start = self._hints.get(pool.name, pool.lo)
+        low_water: list[int] = []
+
+        def next_unregistered(s: int, e: int) -> int | None:
+            port = tx.next_unregistered(self.host, s, e)
+            if port is not None and not low_water and port not in self.policy.skip_ports:
+                low_water.append(port)
+            return port
+
+        port = allocator.choose_port(pool, self.policy, next_unregistered, self._is_bound,
+                                     start=start)
+        if port is None and start != pool.lo:  # the hint may be stale (another server released)
+            low_water.clear()
+            port = allocator.choose_port(pool, self.policy, next_unregistered, self._is_bound)
+        if port is None:
+            raise PoolExhausted(f"no ports available in pool {pool.describe()}; release unused"
+                                " allocations (portctl list, portctl release)", pool=pool.name)
+        with self._hint_lock:
+            # Ports below the first unregistered, non-skipped one we met are all taken; that
+            # port itself stays the hint when the OS had it bound (it may be free next time).
+            first = low_water[0] if low_water else port
+            self._hints[pool.name] = port + 1 if first == port else first
+        return self._insert(tx, req, port)
+
+    def _insert(self, tx: StoreTx, req: AllocationRequest, port: int) -> Allocation:
+        try:
+            return tx.insert(self.host, req, port, self.clock())
+        except DuplicateKey:  # another process won a race on the same file: report it plainly
+            holders = tx.find_port(self.host, port)
+            holder = holders[0].to_dict() if holders else None
+            raise PortAllocated(f"port {port} was just allocated by another request; retry",
+                                holder=holder) from None
+
+    def _is_bound(self, port: int) -> bool:
+        return self.settings.probe_os and self.probe.is_bound(port)
+
+    def _forget_hint(self, ports: list[int]) -> None:
+        with self._hint_lock:
+            for pool in self.settings.pools.values():
+                for port in ports:
+                    if port in pool and port < self._hints.get(pool.name, pool.lo):
+                        self._hints[pool.name] = port
+
+    def release_id(self, alloc_id: int) -> Allocation:
+        with self.store.write() as tx:
+            alloc = tx.get(alloc_id)
+            if alloc is None:
+                raise AllocationNotFound(f"allocation {alloc_id} not found; see `portctl list`")
+            tx.delete([alloc_id])
+        self._forget_hint([alloc.port])
+        return alloc
+
+    def release(self, flt: AllocationFilter) -> list[Allocation]:
+        if flt.is_empty():
+            raise InvalidInput(
+                "filter: give at least one of app, instance, service, port (or release by id);"
+                " an empty filter would release everything", field="filter")
+        if flt.port is not None:
+            check_port(flt.port)
+        if flt.host is None:
+            flt = replace(flt, host=self.host)
+        with self.store.write() as tx:
+            victims = tx.select(flt)
+            tx.delete([a.id for a in victims])
+        self._forget_hint([a.port for a in victims])
+        return victims
+
+    def update(self, alloc_id: int, changes: dict[str, Any]) -> Allocation:
+        allowed = set(METADATA_FIELDS) | {"protected"}
+        unknown = set(changes) - allowed
+        if unknown:
+            name = sorted(unknown)[0]
+            raise InvalidInput(f"{name}: cannot be updated; updatable: {', '.join(sorted(allowed))}",
+                               field=name)
+        for name, value in changes.items():
+            if name == "protected":
+                if not isinstance(value, bool):
+                    raise InvalidInput("protected: must be true or false", field="protected")
+            else:
+                check_text(name, value, limit=2048 if name == "note" else 256)
+        if changes.get("type"):
+            self.settings.pool(str(changes["type"]))
+        with self.store.write() as tx:
+            if tx.get(alloc_id) is None:
+                raise AllocationNotFound(f"allocation {alloc_id} not found; see `portctl list`")
+            return tx.update(alloc_id, {**changes, "updated_at": self.clock()})
+
+    def pool_for(self, name: str) -> Pool:
+        return self.settings.pool(name)

@@ -1,0 +1,196 @@
+"""Where things live and what the defaults are: every environment variable and config key, in one place.
+
+Lookup order for each setting: command-line flag > environment variable > config file > default.
+The config file is TOML: ``$PORT_SERVER_HOME/config.toml`` when PORT_SERVER_HOME is set, otherwise
+``$XDG_CONFIG_HOME/port-server/config.toml`` (``~/.config/port-server/config.toml``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from port_server.errors import InvalidInput
+from port_server.models import Pool
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 51234
+DEFAULT_ADDR = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
+MAX_BODY_BYTES = 64 * 1024
+
+#: Untyped allocations draw from "default"; the others are seed 001's service types.
+DEFAULT_POOLS: dict[str, tuple[int, int]] = {
+    "default": (3000, 9999),
+    "web": (3000, 3099),
+    "db": (5000, 5999),
+    "api": (8000, 8099),
+    "ml": (8100, 8199),
+    "monitoring": (9000, 9099),
+    "dynamic": (10000, 32767),
+}
+
+#: Well-known defaults of common services and dev servers. Auto-assign never hands these out,
+#: because the software they belong to tends to grab them without asking; an explicit --port may.
+DEFAULT_SKIP_PORTS: tuple[int, ...] = (
+    3000,   # node / rails / next / grafana / dokploy UI
+    3306,   # mysql
+    4200,   # angular
+    5000,   # flask / docker registry
+    5173,   # vite
+    5432,   # postgresql
+    5672,   # rabbitmq
+    6006,   # storybook
+    6379,   # redis
+    8000,   # django / uvicorn
+    8080,   # http-alt
+    8081,   # http-alt
+    8443,   # https-alt
+    8888,   # jupyter
+    9000,   # php-fpm / minio / sonarqube
+    9090,   # prometheus
+    9200,   # elasticsearch
+    9300,   # elasticsearch transport
+    11211,  # memcached
+    15672,  # rabbitmq management
+    27017,  # mongodb
+)
+
+
+def data_dir_from_env(env: dict[str, str] | None = None) -> Path:
+    env = dict(os.environ) if env is None else env
+    if env.get("PORT_SERVER_HOME"):
+        return Path(env["PORT_SERVER_HOME"]).expanduser()
+    xdg = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local/share")
+    return Path(xdg) / "port-server"
+
+
+def config_path_from_env(env: dict[str, str] | None = None) -> Path:
+    env = dict(os.environ) if env is None else env
+    if env.get("PORT_SERVER_CONFIG"):
+        return Path(env["PORT_SERVER_CONFIG"]).expanduser()
+    if env.get("PORT_SERVER_HOME"):
+        return Path(env["PORT_SERVER_HOME"]).expanduser() / "config.toml"
+    xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
+    return Path(xdg) / "port-server" / "config.toml"
+
+
+def server_addr_from_env(env: dict[str, str] | None = None) -> str:
+    """The address the CLI talks to: PORT_SERVER_ADDR, else port-registry's PORT_REGISTRY_ADDR."""
+    env = dict(os.environ) if env is None else env
+    return env.get("PORT_SERVER_ADDR") or env.get("PORT_REGISTRY_ADDR") or DEFAULT_ADDR
+
+
+def parse_range(text: str, what: str) -> tuple[int, int]:
+    """'3000-3099' -> (3000, 3099), checked."""
+    lo_s, sep, hi_s = str(text).partition("-")
+    try:
+        lo, hi = int(lo_s), int(hi_s if sep else lo_s)
+    except ValueError:
+        raise InvalidInput(f"{what}: {text!r} is not a range like 3000-3099", field=what) from None
+    if not (1 <= lo <= hi <= 65535):
+        raise InvalidInput(f"{what}: {text!r} must satisfy 1 <= low <= high <= 65535", field=what)
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    store_url: str = ""
+    pidfile: Path | None = None
+    log_level: str = "info"
+    host_id: str = field(default_factory=socket.gethostname)
+    pools: dict[str, Pool] = field(default_factory=dict)
+    skip_ports: frozenset[int] = frozenset(DEFAULT_SKIP_PORTS)
+    #: Free ports are probed on the machine; tests of pure policy may turn this off.
+    probe_os: bool = True
+    #: Respect the kernel's ephemeral range when auto-assigning.
+    avoid_ephemeral: bool = True
+    #: Extra config-file tables that features own (type inference, protection, dokploy...).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        if self.store_url.startswith("sqlite:///"):
+            return Path(self.store_url[len("sqlite:///"):])
+        return self.data_dir / "registry.db"
+
+    @property
+    def effective_store_url(self) -> str:
+        return self.store_url or f"sqlite:///{self.data_dir / 'registry.db'}"
+
+    @property
+    def effective_pidfile(self) -> Path:
+        return self.pidfile or self.data_dir / "port-server.pid"
+
+    @property
+    def lockfile(self) -> Path:
+        return self.data_dir / "port-server.lock"
+
+    @property
+    def logfile(self) -> Path:
+        return self.data_dir / "port-server.log"
+
+    def pool(self, name: str) -> Pool:
+        try:
+            return self.pools[name or "default"]
+        except KeyError:
+            known = ", ".join(sorted(self.pools))
+            raise InvalidInput(
+                f"type: unknown pool {name!r}; use one of: {known}", field="type"
+            ) from None
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    import tomllib
+
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise InvalidInput(f"config file {path}: {exc}", field="config") from None
+
+
+def pools_from_config(config: dict[str, Any]) -> dict[str, Pool]:
+    pools = {name: Pool(name, lo, hi) for name, (lo, hi) in DEFAULT_POOLS.items()}
+    for name, spec in (config.get("pools") or {}).items():
+        text = spec.get("range") if isinstance(spec, dict) else spec
+        lo, hi = parse_range(str(text), f"pools.{name}")
+        pools[name] = Pool(name, lo, hi)
+    return pools
+
+
+def load_settings(
+    env: dict[str, str] | None = None, config_path: Path | None = None, **overrides: Any
+) -> Settings:
+    """Build Settings from env + config file; keyword overrides (CLI flags) win when not None."""
+    env = dict(os.environ) if env is None else env
+    data_dir = data_dir_from_env(env)
+    config = load_config_file(config_path or config_path_from_env(env))
+    listen = str(config.get("listen", ""))
+    host, _, port_s = listen.rpartition(":") if listen else ("", "", "")
+    skip = config.get("skip_ports")
+    settings = Settings(
+        data_dir=Path(config.get("data_dir", data_dir)),
+        host=host or DEFAULT_HOST,
+        port=int(port_s) if port_s else DEFAULT_PORT,
+        store_url=str(env.get("PORT_SERVER_STORE") or config.get("store", "")),
+        host_id=str(env.get("PORT_SERVER_HOST_ID") or config.get("host_id") or socket.gethostname()),
+        pools=pools_from_config(config),
+        skip_ports=frozenset(int(p) for p in skip) if skip is not None else frozenset(
+            DEFAULT_SKIP_PORTS),
+        log_level=str(config.get("log_level", "info")),
+        extra={k: v for k, v in config.items()
+               if k not in ("listen", "store", "host_id", "pools", "skip_ports", "log_level",
+                            "data_dir")},
+    )
+    return settings.with_overrides(**overrides)

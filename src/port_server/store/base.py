@@ -1,0 +1,78 @@
+"""The storage interface: records and finds allocations, decides nothing.
+
+Policy (which port, who may) lives in ``service`` and ``allocator``. A backend only has to give
+serialized write transactions and indexed lookups; the same contract tests run against each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from port_server.models import Allocation, AllocationFilter, AllocationRequest
+
+#: Columns in the order of ``Allocation``'s fields.
+ALLOCATION_COLUMNS = (
+    "id", "app", "instance", "service", "port", "created_at", "protocol", "host", "type", "owner",
+    "environment", "status", "url", "note", "source", "pid", "pid_start", "command", "protected",
+    "expires_at", "updated_at",
+)
+
+#: Columns ``update`` may change.
+UPDATABLE_COLUMNS = frozenset({
+    "type", "owner", "environment", "status", "url", "note", "source", "pid", "pid_start",
+    "command", "protected", "expires_at", "updated_at",
+})
+
+
+def row_to_allocation(row: Sequence[Any]) -> Allocation:
+    values = dict(zip(ALLOCATION_COLUMNS, row, strict=True))
+    values["protected"] = bool(values["protected"])
+    return Allocation(**values)
+
+
+class StoreTx(Protocol):
+    """Operations inside one transaction. Writes are only valid inside ``Store.write()``."""
+
+    def get(self, alloc_id: int) -> Allocation | None: ...
+
+    def find_key(self, host: str, app: str, instance: str, service: str) -> Allocation | None: ...
+
+    def find_port(self, host: str, port: int) -> list[Allocation]: ...
+
+    def next_unregistered(self, host: str, start: int, stop: int) -> int | None:
+        """The lowest port in [start, stop] that no allocation on ``host`` holds, or None."""
+        ...
+
+    def count_in_range(self, host: str, lo: int, hi: int) -> int: ...
+
+    def ports_in_range(self, host: str, lo: int, hi: int) -> list[int]: ...
+
+    def select(self, flt: AllocationFilter, limit: int | None = None) -> list[Allocation]: ...
+
+    def insert(self, host: str, req: AllocationRequest, port: int, now: str) -> Allocation: ...
+
+    def update(self, alloc_id: int, changes: dict[str, Any]) -> Allocation: ...
+
+    def delete(self, ids: Sequence[int]) -> int: ...
+
+
+class Store(Protocol):
+    """A registry database. ``write()`` transactions are serialized across threads and processes."""
+
+    def write(self) -> AbstractContextManager[StoreTx]: ...
+
+    def read(self) -> AbstractContextManager[StoreTx]: ...
+
+    def applied_migrations(self) -> list[str]: ...
+
+    def check(self) -> None:
+        """Raise StoreUnavailable when the database cannot answer."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class DuplicateKey(Exception):
+    """A unique constraint refused an insert: the store's last word against a race."""

@@ -1,0 +1,57 @@
+"""Named schema migrations, applied in order and recorded in ``schema_migrations``.
+
+Each migration has SQL per dialect. Never edit a released migration: add a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    sqlite: str
+    postgres: str
+
+
+_ALLOCATIONS_COLUMNS = """
+    app         TEXT NOT NULL,
+    instance    TEXT NOT NULL,
+    service     TEXT NOT NULL,
+    port        INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+    created_at  TEXT NOT NULL,
+    protocol    TEXT NOT NULL DEFAULT 'tcp',
+    host        TEXT NOT NULL DEFAULT '',
+    type        TEXT NOT NULL DEFAULT '',
+    owner       TEXT NOT NULL DEFAULT '',
+    environment TEXT NOT NULL DEFAULT '',
+    status      TEXT NOT NULL DEFAULT '',
+    url         TEXT NOT NULL DEFAULT '',
+    note        TEXT NOT NULL DEFAULT '',
+    source      TEXT NOT NULL DEFAULT 'manual',
+    pid         INTEGER,
+    pid_start   DOUBLE PRECISION,
+    command     TEXT NOT NULL DEFAULT '',
+    protected   INTEGER NOT NULL DEFAULT 0,
+    expires_at  TEXT,
+    updated_at  TEXT NOT NULL DEFAULT '',
+    UNIQUE (host, port, protocol),
+    UNIQUE (host, app, instance, service)
+"""
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        name="0001_allocations",
+        sqlite=f"""
+CREATE TABLE allocations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,{_ALLOCATIONS_COLUMNS});
+CREATE INDEX allocations_app ON allocations (app, instance, service);
+""",
+        postgres=f"""
+CREATE TABLE allocations (
+    id BIGSERIAL PRIMARY KEY,{_ALLOCATIONS_COLUMNS});
+CREATE INDEX allocations_app ON allocations (app, instance, service);
+""",
+    ),
+]

@@ -1,0 +1,253 @@
+"""The embedded default: one SQLite file in WAL mode.
+
+Durability: ``synchronous=FULL`` makes every commit fsync the WAL, so an acknowledged allocation
+survives a crash or power loss. Serialization: one write connection behind a lock inside this
+process, and ``BEGIN IMMEDIATE`` (with a busy timeout) against other processes on the same file.
+Reads use one connection per thread, which WAL lets run beside a writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from port_server.errors import StoreUnavailable
+from port_server.models import Allocation, AllocationFilter, AllocationRequest
+from port_server.store.base import (
+    ALLOCATION_COLUMNS,
+    UPDATABLE_COLUMNS,
+    DuplicateKey,
+    row_to_allocation,
+)
+from port_server.store.migrations import MIGRATIONS
+
+BUSY_TIMEOUT_MS = 10_000
+_SELECT = f"SELECT {', '.join(ALLOCATION_COLUMNS)} FROM allocations"
+
+#: Lowest unregistered port in [start, stop]: start itself, or the first registered port at or
+#: above start whose successor is free. Walks the (host, port) index, never the whole table.
+_NEXT_UNREGISTERED = """
+SELECT CASE
+  WHEN NOT EXISTS (SELECT 1 FROM allocations WHERE host = :h AND port = :s) THEN :s
+  ELSE (SELECT a.port + 1 FROM allocations a
+        WHERE a.host = :h AND a.port >= :s AND a.port < :e
+          AND NOT EXISTS (SELECT 1 FROM allocations b WHERE b.host = :h AND b.port = a.port + 1)
+        ORDER BY a.port LIMIT 1)
+END
+"""
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def where_clause(flt: AllocationFilter) -> tuple[str, list[Any]]:
+    """SQL conditions for a filter; ``host='*'`` means every host."""
+    conds: list[str] = []
+    params: list[Any] = []
+    for name, value in (
+        ("app", flt.app), ("instance", flt.instance), ("service", flt.service),
+        ("port", flt.port), ("id", flt.id), ("type", flt.type), ("owner", flt.owner),
+        ("environment", flt.environment), ("status", flt.status), ("source", flt.source),
+        ("protocol", flt.protocol), ("host", None if flt.host == "*" else flt.host),
+    ):
+        if value is not None:
+            conds.append(f"{name} = ?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(conds)) if conds else "", params
+
+
+class SQLiteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def _one(self, sql: str, params: Sequence[Any]) -> Allocation | None:
+        row = self.conn.execute(sql, params).fetchone()
+        return row_to_allocation(row) if row else None
+
+    def get(self, alloc_id: int) -> Allocation | None:
+        return self._one(f"{_SELECT} WHERE id = ?", (alloc_id,))
+
+    def find_key(self, host: str, app: str, instance: str, service: str) -> Allocation | None:
+        return self._one(
+            f"{_SELECT} WHERE host = ? AND app = ? AND instance = ? AND service = ?",
+            (host, app, instance, service))
+
+    def find_port(self, host: str, port: int) -> list[Allocation]:
+        rows = self.conn.execute(f"{_SELECT} WHERE host = ? AND port = ? ORDER BY id",
+                                 (host, port)).fetchall()
+        return [row_to_allocation(r) for r in rows]
+
+    def next_unregistered(self, host: str, start: int, stop: int) -> int | None:
+        if start > stop:
+            return None
+        row = self.conn.execute(_NEXT_UNREGISTERED, {"h": host, "s": start, "e": stop}).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def count_in_range(self, host: str, lo: int, hi: int) -> int:
+        row = self.conn.execute(
+            "SELECT COUNT(DISTINCT port) FROM allocations WHERE host = ? AND port BETWEEN ? AND ?",
+            (host, lo, hi)).fetchone()
+        return int(row[0])
+
+    def ports_in_range(self, host: str, lo: int, hi: int) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT port FROM allocations WHERE host = ? AND port BETWEEN ? AND ? "
+            "ORDER BY port", (host, lo, hi)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def select(self, flt: AllocationFilter, limit: int | None = None) -> list[Allocation]:
+        where, params = where_clause(flt)
+        sql = f"{_SELECT}{where} ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [row_to_allocation(r) for r in self.conn.execute(sql, params).fetchall()]
+
+    def insert(self, host: str, req: AllocationRequest, port: int, now: str) -> Allocation:
+        values: dict[str, Any] = {
+            "app": req.app, "instance": req.instance, "service": req.service, "port": port,
+            "created_at": now, "protocol": req.protocol, "host": host, "type": req.type,
+            "owner": req.owner, "environment": req.environment, "status": req.status,
+            "url": req.url, "note": req.note, "source": req.source, "pid": req.pid,
+            "pid_start": req.pid_start, "command": req.command,
+            "protected": int(req.protected), "expires_at": req.expires_at, "updated_at": now,
+        }
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        try:
+            cur = self.conn.execute(f"INSERT INTO allocations ({cols}) VALUES ({marks})",
+                                    list(values.values()))
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateKey(str(exc)) from None
+        alloc_id = cur.lastrowid
+        assert alloc_id is not None
+        return Allocation(id=alloc_id, **{**values, "protected": req.protected})
+
+    def insert_allocation(self, alloc: Allocation) -> Allocation:
+        """Insert a full row, id included (import and migration keep ids)."""
+        data = alloc.to_dict()
+        data["protected"] = int(alloc.protected)
+        cols = ", ".join(ALLOCATION_COLUMNS)
+        marks = ", ".join("?" for _ in ALLOCATION_COLUMNS)
+        try:
+            self.conn.execute(f"INSERT INTO allocations ({cols}) VALUES ({marks})",
+                              [data[c] for c in ALLOCATION_COLUMNS])
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateKey(str(exc)) from None
+        return alloc
+
+    def update(self, alloc_id: int, changes: dict[str, Any]) -> Allocation:
+        bad = set(changes) - UPDATABLE_COLUMNS
+        if bad:
+            raise ValueError(f"columns not updatable: {sorted(bad)}")
+        if changes:
+            sets = ", ".join(f"{c} = ?" for c in changes)
+            params = [int(v) if isinstance(v, bool) else v for v in changes.values()]
+            self.conn.execute(f"UPDATE allocations SET {sets} WHERE id = ?", [*params, alloc_id])
+        alloc = self.get(alloc_id)
+        assert alloc is not None
+        return alloc
+
+    def delete(self, ids: Sequence[int]) -> int:
+        total = 0
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            total += self.conn.execute(f"DELETE FROM allocations WHERE id IN ({marks})",
+                                       chunk).rowcount
+        return total
+
+
+class SQLiteStore:
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        try:
+            self._writer = _connect(self.path)
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open SQLite database {self.path}: {exc}") from None
+
+    def _migrate(self) -> None:
+        conn = self._writer
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                             "name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+                done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+                for migration in MIGRATIONS:
+                    if migration.name in done:
+                        continue
+                    for statement in migration.sqlite.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute("INSERT INTO schema_migrations VALUES (?, datetime('now'))",
+                                 (migration.name,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[SQLiteTx]:
+        with self._write_lock:
+            conn = self._writer
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"database is busy: {exc}") from None
+            try:
+                yield SQLiteTx(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[SQLiteTx]:
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            yield SQLiteTx(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    def applied_migrations(self) -> list[str]:
+        with self.read() as tx:
+            return [r[0] for r in tx.conn.execute(
+                "SELECT name FROM schema_migrations ORDER BY name")]
+
+    def check(self) -> None:
+        try:
+            with self.read() as tx:
+                tx.conn.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"database error: {exc}") from None
+
+    def close(self) -> None:
+        self._writer.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
