@@ -1,0 +1,185 @@
+"""Shared fixtures. Every test is isolated: HOME, the data dir and the server are its own.
+
+- ``fresh_store``: an SQLiteStore on a temp file.
+- ``service``: a RegistryService over ``fresh_store`` (in process, real probe).
+- ``api``: starlette's TestClient over ``create_app(service, settings)`` (in process).
+- ``server``: a real ``port-server`` subprocess on a free port with a temp data dir.
+- ``portctl``: runs the real ``portctl`` executable against ``server``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from port_server.client import RegistryClient
+from port_server.service import RegistryService
+from port_server.settings import Settings, load_settings
+from port_server.store.sqlite import SQLiteStore
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def isolated_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """An environment whose HOME, XDG dirs and data dir all live under ``tmp``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PORT_SERVER", "PORT_REGISTRY", "XDG_"))}
+    home = tmp / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env.update({
+        "HOME": str(home),
+        "PORT_SERVER_HOME": str(tmp / "data"),
+        "XDG_RUNTIME_DIR": str(tmp / "run"),
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        "PYTHONUNBUFFERED": "1",
+    })
+    (tmp / "run").mkdir(exist_ok=True, mode=0o700)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class ServerProc:
+    """A real port-server process and the environment to talk to it."""
+
+    tmp: Path
+    port: int
+    env: dict[str, str]
+    args: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.env["PORT_SERVER_HOME"])
+
+    def start(self, timeout: float = 20.0) -> ServerProc:
+        log = self.tmp / f"server-{len(self.logs)}.log"
+        self.logs.append(log)
+        with log.open("wb") as fh:
+            self.proc = subprocess.Popen(
+                [str(BIN / "port-server"), "--port", str(self.port), *self.args],
+                env=self.env, stdout=fh, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"port-server exited: {log.read_text()}")
+            try:
+                with RegistryClient(self.addr, timeout=2) as c:
+                    c.health()
+                return self
+            except Exception:
+                time.sleep(0.05)
+        raise RuntimeError(f"port-server did not answer: {log.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def kill9(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def client(self, **kw: Any) -> RegistryClient:
+        return RegistryClient(self.addr, **kw)
+
+    def log_text(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
+
+    def portctl(self, *args: str, input: str | None = None, cwd: Path | None = None,
+                prog: str = "portctl", env: dict[str, str] | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / prog), *args], env={**self.env, **(env or {})}, input=input,
+            capture_output=True, text=True, cwd=cwd or self.tmp, timeout=timeout)
+
+    def portman(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return self.portctl(*args, prog="portman", **kw)
+
+
+def make_server(tmp: Path, args: Sequence[str] = (), config: str | None = None,
+                env: dict[str, str] | None = None) -> ServerProc:
+    """A configured (not yet started) server under ``tmp``; ``config`` is TOML text."""
+    port = free_port()
+    environ = isolated_env(tmp, PORT_SERVER_ADDR=f"127.0.0.1:{port}", **(env or {}))
+    data = Path(environ["PORT_SERVER_HOME"])
+    data.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        (data / "config.toml").write_text(config)
+    return ServerProc(tmp=tmp, port=port, env=environ, args=list(args))
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProc]:
+    srv = make_server(tmp_path).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def portctl(server: ServerProc) -> Any:
+    return server.portctl
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    env = isolated_env(tmp_path)
+    return load_settings(env=env, config_path=tmp_path / "none.toml")
+
+
+@pytest.fixture
+def fresh_store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "registry.db")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def service(fresh_store: SQLiteStore, settings: Settings) -> RegistryService:
+    return RegistryService(fresh_store, settings)
+
+
+@pytest.fixture
+def api(service: RegistryService, settings: Settings) -> Iterator[Any]:
+    from starlette.testclient import TestClient
+
+    from port_server.server.app import create_app
+
+    with TestClient(create_app(service, settings), raise_server_exceptions=False) as client:
+        yield client
