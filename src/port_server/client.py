@@ -48,6 +48,12 @@ def parse_addr(addr: str) -> tuple[str, int] | str:
                                 ) from None
 
 
+
+# Aliases: the classes below have a method named `list`, which shadows the builtin there.
+Allocations = list[Allocation]
+Ints = list[int]
+Dicts = list[dict[str, Any]]
+
 class RegistryClient:
     def __init__(self, addr: str | None = None, timeout: float = 30.0,
                  token: str | None = None) -> None:
@@ -215,7 +221,7 @@ class RegistryClient:
         status, data = self.call("POST", "/v1/allocations", body)
         return AllocationResult(Allocation.from_dict(data), created=status == 201)
 
-    def list(self, flt: AllocationFilter = AllocationFilter()) -> list[Allocation]:
+    def list(self, flt: AllocationFilter = AllocationFilter()) -> Allocations:
         _, data = self.call("GET", "/v1/allocations", query=flt.to_query())
         return [Allocation.from_dict(d) for d in data]
 
@@ -227,7 +233,7 @@ class RegistryClient:
         alloc = data.get("allocation") if isinstance(data, dict) else None
         return Allocation.from_dict(alloc) if alloc else None
 
-    def release(self, flt: AllocationFilter) -> list[Allocation]:
+    def release(self, flt: AllocationFilter) -> Allocations:
         _, data = self.call("DELETE", "/v1/allocations",
                             {k: v for k, v in flt.__dict__.items() if v is not None})
         return [Allocation.from_dict(d) for d in data.get("allocations", [])]
@@ -246,10 +252,10 @@ class RegistryClient:
             in_use=data.get("in_use", False),
             processes=tuple(ProcessInfo(**p) for p in data.get("processes", [])))
 
-    def pools(self) -> list[dict[str, Any]]:
+    def pools(self) -> Dicts:
         return list(self.call("GET", "/v1/pools")[1])
 
-    def suggest(self, pool: str, count: int = 1) -> list[int]:
+    def suggest(self, pool: str, count: int = 1) -> Ints:
         _, data = self.call("GET", f"/v1/pools/{quote(pool or 'default')}/suggest",
                             query={"count": str(count)})
         return [int(p) for p in data]

@@ -2,9 +2,9 @@
 
 Each class carries a stable machine ``code``, the HTTP status the server answers with, and the exit
 code the CLI ends with. The server turns any of them into one JSON shape
-(``{"error", "code", "message", ...extra}``) in exactly one place (``server/app.py``); the client turns
-that JSON back into the same class by ``code`` (never by message text); the CLI turns the class into
-an exit code in exactly one place (``cli/__init__.py``).
+(``{"error", "code", "message", ...extra}``) in exactly one place (``server/app.py``); the
+client turns that JSON back into the same class by ``code`` (never by message text); the CLI
+turns the class into an exit code in exactly one place (``cli/__init__.py``).
 
     PortServerError                 500  exit 1  internal
     ├── InvalidInput                400  exit 2  invalid_input

@@ -18,7 +18,9 @@ if socket.has_ipv6:
     _FAMILIES.append((socket.AF_INET6, "::"))
 
 
-def _bind_fails(family: socket.AddressFamily, addr: str, kind: socket.SocketKind, port: int) -> bool:
+def _bind_fails(
+    family: socket.AddressFamily, addr: str, kind: socket.SocketKind, port: int
+) -> bool:
     try:
         sock = socket.socket(family, kind)
     except OSError:  # IPv6 disabled in this kernel: nothing can be bound there

@@ -39,6 +39,10 @@ from port_server.models import (
 from port_server.settings import Settings
 from port_server.store.base import DuplicateKey, Store, StoreTx
 
+# Aliases: the classes below have a method named `list`, which shadows the builtin there.
+Allocations = list[Allocation]
+Ints = list[int]
+PoolUsages = list[PoolUsage]
 
 class Probe(Protocol):
     def is_bound(self, port: int) -> bool: ...
@@ -111,7 +115,7 @@ class RegistryService:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def list(self, flt: AllocationFilter = AllocationFilter()) -> list[Allocation]:
+    def list(self, flt: AllocationFilter = AllocationFilter()) -> Allocations:
         if flt.host is None:
             flt = replace(flt, host=self.host)
         with self.store.read() as tx:
@@ -139,8 +143,8 @@ class RegistryService:
             processes=processes,
         )
 
-    def pools(self) -> list[PoolUsage]:
-        out = []
+    def pools(self) -> PoolUsages:
+        out: PoolUsages = []
         with self.store.read() as tx:
             for pool in self.settings.pools.values():
                 taken = tx.ports_in_range(self.host, pool.lo, pool.hi)
@@ -148,12 +152,12 @@ class RegistryService:
                 out.append(PoolUsage(pool, used, allocator.free_count(pool, self.policy, taken)))
         return out
 
-    def suggest(self, pool_name: str = "", count: int = 1) -> list[int]:
+    def suggest(self, pool_name: str = "", count: int = 1) -> Ints:
         """The next ``count`` ports auto-assign would hand out, without allocating."""
         if not 1 <= count <= 1000:
             raise InvalidInput("count: use a number from 1 to 1000", field="count")
         pool = self.settings.pool(pool_name)
-        found: list[int] = []
+        found: Ints = []
         start: int | None = None
         with self.store.read() as tx:
             while len(found) < count:
@@ -182,10 +186,8 @@ class RegistryService:
                         f" release it first (portctl release --id {existing.id}) or omit --port",
                         holder=existing.to_dict())
                 return AllocationResult(existing, created=False)
-            if req.port:
-                alloc = self._allocate_explicit(tx, req)
-            else:
-                alloc = self._allocate_auto(tx, req)
+            explicit = bool(req.port)
+            alloc = self._allocate_explicit(tx, req) if explicit else self._allocate_auto(tx, req)
         return AllocationResult(alloc, created=True)
 
     def _validate(self, req: AllocationRequest) -> AllocationRequest:
@@ -257,7 +259,7 @@ class RegistryService:
     def _is_bound(self, port: int) -> bool:
         return self.settings.probe_os and self.probe.is_bound(port)
 
-    def _forget_hint(self, ports: list[int]) -> None:
+    def _forget_hint(self, ports: Ints) -> None:
         with self._hint_lock:
             for pool in self.settings.pools.values():
                 for port in ports:
@@ -273,7 +275,7 @@ class RegistryService:
         self._forget_hint([alloc.port])
         return alloc
 
-    def release(self, flt: AllocationFilter) -> list[Allocation]:
+    def release(self, flt: AllocationFilter) -> Allocations:
         if flt.is_empty():
             raise InvalidInput(
                 "filter: give at least one of app, instance, service, port (or release by id);"
@@ -293,8 +295,8 @@ class RegistryService:
         unknown = set(changes) - allowed
         if unknown:
             name = sorted(unknown)[0]
-            raise InvalidInput(f"{name}: cannot be updated; updatable: {', '.join(sorted(allowed))}",
-                               field=name)
+            raise InvalidInput(
+                f"{name}: cannot be updated; updatable: {', '.join(sorted(allowed))}", field=name)
         for name, value in changes.items():
             if name == "protected":
                 if not isinstance(value, bool):

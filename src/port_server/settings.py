@@ -1,4 +1,4 @@
-"""Where things live and what the defaults are: every environment variable and config key, in one place.
+"""Where things live and the defaults: every environment variable and config key, in one place.
 
 Lookup order for each setting: command-line flag > environment variable > config file > default.
 The config file is TOML: ``$PORT_SERVER_HOME/config.toml`` when PORT_SERVER_HOME is set, otherwise
@@ -184,7 +184,8 @@ def load_settings(
         host=host or DEFAULT_HOST,
         port=int(port_s) if port_s else DEFAULT_PORT,
         store_url=str(env.get("PORT_SERVER_STORE") or config.get("store", "")),
-        host_id=str(env.get("PORT_SERVER_HOST_ID") or config.get("host_id") or socket.gethostname()),
+        host_id=str(env.get("PORT_SERVER_HOST_ID") or config.get("host_id")
+                    or socket.gethostname()),
         pools=pools_from_config(config),
         skip_ports=frozenset(int(p) for p in skip) if skip is not None else frozenset(
             DEFAULT_SKIP_PORTS),

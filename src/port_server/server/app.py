@@ -1,7 +1,7 @@
 """``create_app(service, settings)``: the ASGI application, with the one place errors become HTTP.
 
-Every error leaves as ``{"error", "code", "message", ...}`` with the status its class names; bad input
-is always a 4xx naming the field, never a 500.
+Every error leaves as ``{"error", "code", "message", ...}`` with the status its class names; bad
+input is always a 4xx naming the field, never a 500.
 """
 
 from __future__ import annotations

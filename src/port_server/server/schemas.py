@@ -1,4 +1,4 @@
-"""Request and response bodies as pydantic models: they validate input and draw the OpenAPI document.
+"""Request and response bodies as pydantic models: they validate input and draw the OpenAPI doc.
 
 Unknown fields are ignored (port-registry's clients may send more than we know).
 """

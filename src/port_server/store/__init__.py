@@ -14,7 +14,7 @@ def open_store(url: str) -> Store:
         return SQLiteStore(url[len("sqlite:///"):])
     if url.startswith(("postgresql://", "postgres://")):
         try:
-            from port_server.store.postgres import PostgresStore  # type: ignore[import-not-found]
+            from port_server.store.postgres import PostgresStore  # type: ignore[import-not-found,import-untyped,unused-ignore]
         except ImportError as exc:  # the optional extra is not installed
             raise InvalidInput(
                 f"store: PostgreSQL support needs the extra: pip install 'port-server[postgres]'"
