@@ -10,6 +10,7 @@ import errno
 import fcntl
 import logging
 import os
+import signal
 import socket
 import sys
 import time
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="TOML config file (default ~/.config/port-server/config.toml"
                                     " or $PORT_SERVER_HOME/config.toml)")
     p.add_argument("--host-id", help="name of this host in the registry (default hostname)")
+    p.add_argument("--bind-retry", type=float, default=BIND_RETRY_SECONDS, metavar="SECONDS",
+                   help="keep retrying a busy listen address this long (default %(default)s)")
     p.add_argument("--version", action="version", version=f"port-server {__version__}")
     return p
 
@@ -125,7 +128,7 @@ def address_in_use_message(host: str, port: int) -> str:
     return f"cannot listen on {host}:{port}: the address is in use by {who}; {hint}"
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
     import uvicorn
 
     from port_server.server.app import create_app
@@ -134,7 +137,7 @@ def serve(settings: Settings) -> int:
 
     check_listen_address(settings.host)
     lock = take_lock(settings)
-    sock = bind_socket(settings.host, settings.port)
+    sock = bind_socket(settings.host, settings.port, bind_retry)
     store = open_store(settings.effective_store_url)
     pidfile = settings.effective_pidfile
     try:
@@ -147,6 +150,10 @@ def serve(settings: Settings) -> int:
             h11_max_incomplete_event_size=64 * 1024, server_header=False,
         )
         server = uvicorn.Server(config)
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the
+        # handler that was installed before it; make that one a clean exit with status 0.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_cleanly)
         log.info("port-server %s listening on %s:%s, store %s", __version__, settings.host,
                  settings.port, settings.effective_store_url.split("@")[-1])
         server.run(sockets=[sock])
@@ -159,12 +166,16 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=(args.log_level or "info").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return serve(settings_from_args(args))
+        return serve(settings_from_args(args), args.bind_retry)
     except PortServerError as exc:
         print(f"port-server: {exc.message}", file=sys.stderr)
         return exc.exit_code

@@ -1,0 +1,38 @@
+"""Default app/instance names from git: repository, branch, linked worktree."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from port_server.cli.identity import detect, sanitize
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+                        "PATH": "/usr/bin:/bin", "HOME": str(cwd)})
+
+
+def test_outside_git_uses_folder_name(tmp_path: Path) -> None:
+    folder = tmp_path / "My Project"
+    folder.mkdir()
+    assert detect(folder) == ("My-Project", "default")
+
+
+def test_repo_branch_and_worktree(tmp_path: Path) -> None:
+    repo = tmp_path / "shop"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "feature/auth")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "init")
+    (repo / "sub").mkdir()
+    assert detect(repo / "sub") == ("shop", "feature-auth")
+    git(repo, "worktree", "add", "-q", str(tmp_path / "shop-payments"), "-b", "payments")
+    assert detect(tmp_path / "shop-payments") == ("shop", "shop-payments")
+
+
+def test_sanitize() -> None:
+    assert sanitize("--weird name!!") == "weird-name"
+    assert sanitize("???") == "default"
+    assert len(sanitize("x" * 100)) == 63
