@@ -13,6 +13,7 @@ import socket
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from port_server.defaults import server_addr_from_env
 from port_server.errors import PortServerError, ProtocolError, ServerUnreachable, from_json
 from port_server.models import (
     Allocation,
@@ -22,7 +23,6 @@ from port_server.models import (
     PortStatus,
     ProcessInfo,
 )
-from port_server.settings import server_addr_from_env
 
 MAX_RESPONSE = 64 * 1024 * 1024
 

@@ -13,13 +13,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from port_server.defaults import (  # noqa: F401  (re-exported: settings is where people look)
+    DEFAULT_ADDR,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    MAX_BODY_BYTES,
+    server_addr_from_env,
+)
 from port_server.errors import InvalidInput
 from port_server.models import Pool
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 51234
-DEFAULT_ADDR = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
-MAX_BODY_BYTES = 64 * 1024
 
 #: Untyped allocations draw from "default"; the others are seed 001's service types.
 DEFAULT_POOLS: dict[str, tuple[int, int]] = {
@@ -75,12 +77,6 @@ def config_path_from_env(env: dict[str, str] | None = None) -> Path:
         return Path(env["PORT_SERVER_HOME"]).expanduser() / "config.toml"
     xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
     return Path(xdg) / "port-server" / "config.toml"
-
-
-def server_addr_from_env(env: dict[str, str] | None = None) -> str:
-    """The address the CLI talks to: PORT_SERVER_ADDR, else port-registry's PORT_REGISTRY_ADDR."""
-    env = dict(os.environ) if env is None else env
-    return env.get("PORT_SERVER_ADDR") or env.get("PORT_REGISTRY_ADDR") or DEFAULT_ADDR
 
 
 def parse_range(text: str, what: str) -> tuple[int, int]:

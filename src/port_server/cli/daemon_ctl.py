@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from port_server import __version__
@@ -16,6 +15,8 @@ from port_server.cli import output
 from port_server.errors import EXIT_OK, EXIT_UNREACHABLE, PortServerError, ServerUnreachable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from port_server.cli import Context
 
 START_TIMEOUT = 15.0

@@ -2,42 +2,49 @@
 
 app: the repository's name (for a linked worktree, the main repository's), else the folder name.
 instance: a linked worktree's folder name, else the checked-out branch, else "default".
+Uses os.path rather than pathlib: this runs on portctl's fast path.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path
 
 _BAD = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def sanitize(name: str) -> str:
     """Fold any text into a valid registry name ([A-Za-z0-9][A-Za-z0-9._-]{0,62})."""
-    cleaned = _BAD.sub("-", name).strip("-._")[:63]
+    cleaned = _BAD.sub("-", name).strip("-._")[:63].rstrip("-._")
     return cleaned or "default"
 
 
-def find_git(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists():
+def find_git(start: str) -> str | None:
+    folder = start
+    while True:
+        if os.path.exists(os.path.join(folder, ".git")):
             return folder
-    return None
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
 
 
-def _git_dir(top: Path) -> Path:
-    dot_git = top / ".git"
-    if dot_git.is_file():  # a linked worktree: "gitdir: /main/.git/worktrees/<name>"
-        text = dot_git.read_text(errors="replace").strip()
+def _git_dir(top: str) -> str:
+    dot_git = os.path.join(top, ".git")
+    if os.path.isfile(dot_git):  # a linked worktree: "gitdir: /main/.git/worktrees/<name>"
+        with open(dot_git, errors="replace") as fh:
+            text = fh.read().strip()
         if text.startswith("gitdir:"):
-            path = Path(text[len("gitdir:"):].strip())
-            return path if path.is_absolute() else (top / path).resolve()
+            path = text[len("gitdir:"):].strip()
+            return os.path.realpath(os.path.join(top, path))
     return dot_git
 
 
-def _branch(git_dir: Path) -> str | None:
+def _branch(git_dir: str) -> str | None:
     try:
-        head = (git_dir / "HEAD").read_text().strip()
+        with open(os.path.join(git_dir, "HEAD")) as fh:
+            head = fh.read().strip()
     except OSError:
         return None
     if head.startswith("ref: refs/heads/"):
@@ -45,15 +52,16 @@ def _branch(git_dir: Path) -> str | None:
     return None
 
 
-def detect(cwd: Path | None = None) -> tuple[str, str]:
+def detect(cwd: str | os.PathLike[str] | None = None) -> tuple[str, str]:
     """(app, instance) for the directory ``cwd`` (default: the current one)."""
-    here = (cwd or Path.cwd()).resolve()
+    here = os.path.realpath(os.fspath(cwd) if cwd is not None else os.getcwd())
     top = find_git(here)
     if top is None:
-        return sanitize(here.name), "default"
+        return sanitize(os.path.basename(here)), "default"
     git_dir = _git_dir(top)
-    if git_dir.parent.name == "worktrees":  # <main>/.git/worktrees/<name>
-        main_top = git_dir.parent.parent.parent
-        return sanitize(main_top.name), sanitize(top.name)
+    parent = os.path.dirname(git_dir)
+    if os.path.basename(parent) == "worktrees":  # <main>/.git/worktrees/<name>
+        main_top = os.path.dirname(os.path.dirname(parent))
+        return sanitize(os.path.basename(main_top)), sanitize(os.path.basename(top))
     branch = _branch(git_dir)
-    return sanitize(top.name), sanitize(branch) if branch else "default"
+    return sanitize(os.path.basename(top)), sanitize(branch) if branch else "default"

@@ -16,9 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from port_server import __version__
+from port_server.defaults import MAX_BODY_BYTES
 from port_server.errors import InvalidInput, PayloadTooLarge, PortServerError
 from port_server.service import RegistryService
-from port_server.settings import MAX_BODY_BYTES, Settings
+from port_server.settings import Settings
 
 log = logging.getLogger("port_server")
 
