@@ -134,13 +134,26 @@ def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             output.emit(f"stopped port-server (pid {pid})")
             return EXIT_OK
         time.sleep(0.05)
     raise PortServerError(f"port-server (pid {pid}) did not stop within {STOP_TIMEOUT:g}s")
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def cmd_restart(args: argparse.Namespace, ctx: Context) -> int:
