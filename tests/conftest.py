@@ -76,7 +76,9 @@ class ServerProc:
     def data_dir(self) -> Path:
         return Path(self.env["PORT_SERVER_HOME"])
 
-    def start(self, timeout: float = 20.0) -> ServerProc:
+    def start(self, timeout: float = 20.0, healthy: bool = True) -> ServerProc:
+        """Start and wait until /healthz answers: with 200, or with anything when not
+        ``healthy`` (e.g. 503 while the database is down)."""
         log = self.tmp / f"server-{len(self.logs)}.log"
         self.logs.append(log)
         with log.open("wb") as fh:
@@ -89,7 +91,10 @@ class ServerProc:
                 raise RuntimeError(f"port-server exited: {log.read_text()}")
             try:
                 with RegistryClient(self.addr, timeout=2) as c:
-                    c.health()
+                    if healthy:
+                        c.health()
+                    else:
+                        c.request("GET", "/healthz")
                 return self
             except Exception:
                 time.sleep(0.05)
@@ -183,3 +188,16 @@ def api(service: RegistryService, settings: Settings) -> Iterator[Any]:
 
     with TestClient(create_app(service, settings), raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """One throwaway PostgreSQL cluster for the whole session (initdb + pg_ctl, free port);
+    ``pg_cluster.new_database()`` gives each test its own empty database."""
+    from pg_cluster import PgCluster
+
+    cluster = PgCluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

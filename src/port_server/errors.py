@@ -39,6 +39,8 @@ class PortServerError(Exception):
     exit_code: ClassVar[int] = EXIT_ERROR
     #: The short v1 ``error`` text; None means "use the full message".
     short: ClassVar[str | None] = None
+    #: Seconds a client should wait before retrying (sent as the Retry-After header), if any.
+    retry_after: ClassVar[int | None] = None
 
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
@@ -119,6 +121,7 @@ class Unauthorized(PortServerError):
 class StoreUnavailable(PortServerError):
     code = "store_unavailable"
     http_status = 503
+    retry_after = 2
 
 
 class ServerUnreachable(PortServerError):

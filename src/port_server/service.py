@@ -178,6 +178,7 @@ class RegistryService:
     def allocate(self, req: AllocationRequest) -> AllocationResult:
         req = self._validate(req)
         with self.store.write() as tx:
+            tx.lock_host(self.host)  # other servers for this host wait here; other hosts do not
             existing = tx.find_key(self.host, req.app, req.instance, req.service)
             if existing is not None:
                 if req.port and req.port != existing.port:

@@ -25,6 +25,8 @@ log = logging.getLogger("port_server")
 
 
 def error_response(err: PortServerError, headers: dict[str, str] | None = None) -> JSONResponse:
+    if err.retry_after is not None:
+        headers = {"Retry-After": str(err.retry_after), **(headers or {})}
     return JSONResponse(err.to_json(), status_code=err.http_status, headers=headers)
 
 

@@ -35,6 +35,12 @@ def row_to_allocation(row: Sequence[Any]) -> Allocation:
 class StoreTx(Protocol):
     """Operations inside one transaction. Writes are only valid inside ``Store.write()``."""
 
+    def lock_host(self, host: str) -> None:
+        """Serialize the rest of this write transaction with every other writer for ``host``,
+        in any process or server sharing the database (a no-op where writes are already
+        serialized whole)."""
+        ...
+
     def get(self, alloc_id: int) -> Allocation | None: ...
 
     def find_key(self, host: str, app: str, instance: str, service: str) -> Allocation | None: ...

@@ -70,6 +70,9 @@ class SQLiteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
+    def lock_host(self, host: str) -> None:
+        """BEGIN IMMEDIATE already serializes every write transaction on the file."""
+
     def _one(self, sql: str, params: Sequence[Any]) -> Allocation | None:
         row = self.conn.execute(sql, params).fetchone()
         return row_to_allocation(row) if row else None
