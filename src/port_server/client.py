@@ -53,6 +53,7 @@ def parse_addr(addr: str) -> tuple[str, int] | str:
 Allocations = list[Allocation]
 Ints = list[int]
 Dicts = list[dict[str, Any]]
+Requests = list[AllocationRequest]
 
 class RegistryClient:
     def __init__(self, addr: str | None = None, timeout: float = 30.0,
@@ -259,6 +260,19 @@ class RegistryClient:
         _, data = self.call("GET", f"/v1/pools/{quote(pool or 'default')}/suggest",
                             query={"count": str(count)})
         return [int(p) for p in data]
+
+    def sync_dokploy(self, desired: Requests, dry_run: bool = False,
+                     host: str | None = None) -> dict[str, Any]:
+        """Send Dokploy's desired allocations; the server plans (and unless ``dry_run``
+        applies) the sync in one transaction and answers with the plan."""
+        fields = ("app", "instance", "service", "port", "protocol", "type", "environment",
+                  "status", "url", "note")
+        body: dict[str, Any] = {
+            "allocations": [{f: getattr(r, f) for f in fields} for r in desired],
+            "dry_run": dry_run}
+        if host:
+            body["host"] = host
+        return dict(self.call("POST", "/v1/sync/dokploy", body)[1])
 
 
 class _EmptyResponse(Exception):

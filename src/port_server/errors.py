@@ -20,6 +20,7 @@ turns the class into an exit code in exactly one place (``cli/__init__.py``).
     ├── StoreUnavailable            503  exit 1  store_unavailable
     ├── ServerUnreachable           ---  exit 3  server_unreachable   (client side only)
     ├── ProtocolError               ---  exit 1  protocol_error       (client side only)
+    ├── UpstreamError               502  exit 1  upstream_error       (a third-party API: Dokploy)
     └── AlreadyRunning              ---  exit 1  already_running      (daemon start-up)
 """
 
@@ -132,6 +133,13 @@ class ServerUnreachable(PortServerError):
 
 class ProtocolError(PortServerError):
     code = "protocol_error"
+    http_status = 502
+
+
+class UpstreamError(PortServerError):
+    """A third-party service we read from (Dokploy) failed: unreachable, 401, 404, bad JSON."""
+
+    code = "upstream_error"
     http_status = 502
 
 

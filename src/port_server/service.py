@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from port_server import allocator
 from port_server import probe as os_probe
@@ -39,10 +39,15 @@ from port_server.models import (
 from port_server.settings import Settings
 from port_server.store.base import DuplicateKey, Store, StoreTx
 
+if TYPE_CHECKING:
+    from port_server.integrations.sync_plan import PlanItem
+
 # Aliases: the classes below have a method named `list`, which shadows the builtin there.
 Allocations = list[Allocation]
 Ints = list[int]
 PoolUsages = list[PoolUsage]
+Requests = list[AllocationRequest]
+Plan = list["PlanItem"]
 
 class Probe(Protocol):
     def is_bound(self, port: int) -> bool: ...
@@ -313,3 +318,47 @@ class RegistryService:
 
     def pool_for(self, name: str) -> Pool:
         return self.settings.pool(name)
+
+    # -- sync from an outside source (Dokploy) ----------------------------------------------
+
+    def sync(self, source: str, desired: Requests, dry_run: bool = False,
+             host: str | None = None) -> Plan:
+        """Bring ``source``'s allocations on ``host`` in step with ``desired``, in one transaction.
+
+        Only allocations of ``source`` change; a port or name held by another source is a
+        ``conflict`` in the plan and stays as it is. A dry run only reads.
+        """
+        from port_server.integrations.sync_plan import plan_sync
+
+        host = check_name("host", host) if host else self.host
+        for index, req in enumerate(desired):
+            where = f"allocations[{index}]"
+            if req.source != source:
+                raise InvalidInput(f"{where}.source: must be {source!r}", field=f"{where}.source")
+            if not req.port:
+                raise InvalidInput(f"{where}.port: required; use 1-65535", field=f"{where}.port")
+            try:
+                self._validate(req)
+                check_port(req.port)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{where}.{exc.message}", field=f"{where}.{exc.field}"
+                                   ) from None
+        if dry_run:
+            with self.store.read() as tx:
+                return plan_sync(desired, tx.select(AllocationFilter(host=host)), source)
+        with self.store.write() as tx:
+            plan = plan_sync(desired, tx.select(AllocationFilter(host=host)), source)
+            now = self.clock()
+            tx.delete([it.alloc_id for it in plan if it.alloc_id is not None and (
+                it.action == "remove" or it.moves)])
+            for it in plan:
+                if it.action == "update" and not it.moves and it.alloc_id is not None:
+                    tx.update(it.alloc_id, {**{k: v[1] for k, v in it.changes.items()},
+                                            "updated_at": now})
+            for i, it in enumerate(plan):
+                if it.request is not None and (it.action == "add" or it.moves):
+                    alloc = tx.insert(host, it.request, it.request.port or 0, now)
+                    plan[i] = replace(it, alloc_id=alloc.id)
+        self._forget_hint([it.old_port or it.port for it in plan
+                           if it.action == "remove" or it.moves])
+        return plan

@@ -54,23 +54,28 @@ def validation_message(exc: RequestValidationError) -> InvalidInput:
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes before they are read into memory."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES,
+                 path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        #: Larger limits for path prefixes whose bodies are lists (e.g. a whole Dokploy sync).
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = PayloadTooLarge(f"body: larger than {self.limit} bytes; send less",
-                                    field="body")
+        path = str(scope.get("path", ""))
+        limit = next((n for prefix, n in self.path_limits.items() if path.startswith(prefix)),
+                     self.limit)
+        too_large = PayloadTooLarge(f"body: larger than {limit} bytes; send less", field="body")
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.limit:
+                if declared > limit:
                     await error_response(too_large)(scope, receive, send)
                     return
         seen = 0
@@ -80,7 +85,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise too_large
             return message
 
@@ -88,7 +93,7 @@ class BodyLimit:
 
 
 def create_app(service: RegistryService, settings: Settings) -> FastAPI:
-    from port_server.server import api
+    from port_server.server import api, api_sync
 
     app = FastAPI(
         title="port-server",
@@ -125,5 +130,6 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
         return JSONResponse(body, status_code=500)
 
     app.include_router(api.router)
-    app.add_middleware(BodyLimit)
+    app.include_router(api_sync.router)
+    app.add_middleware(BodyLimit, path_limits={"/v1/sync/": api_sync.SYNC_BODY_LIMIT})
     return app

@@ -1,0 +1,486 @@
+"""Dokploy: a small standard-library client for its REST API and a pure mapping of what it
+publishes (projects, environments, services, host ports, domains) to desired allocations.
+
+Dokploy's API is ``GET <url>/api/<router>.<procedure>?param=...`` with raw JSON bodies. The shape of
+``project.all`` changed over time (services on the project before 0.25, under ``environments[]``
+from 0.25, slim id-only entries from 0.28.3), so every version is read the same way: enumerate
+service ids from ``project.all``, then ask ``<kind>.one`` for each.
+
+Payloads carry database passwords, env values and registry credentials. Nothing here logs, prints
+or keeps a payload: only the fields this module names (names, ids, ports, domains, status, server
+address) leave it, and error messages never quote a response body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from port_server.errors import InvalidInput, UpstreamError
+from port_server.exporters.nginx_conf import ProxyRoute, SkippedRoute
+from port_server.integrations.compose_ports import ComposePort, compose_host_ports
+from port_server.models import AllocationRequest
+
+DEFAULT_TIMEOUT = 10.0
+SOURCE = "dokploy"
+MAX_BODY = 32 * 1024 * 1024
+
+#: Database kinds and the port their engine listens on inside the container.
+ENGINE_PORTS = {"postgres": 5432, "mysql": 3306, "mariadb": 3306, "mongo": 27017, "redis": 6379}
+#: libsql (Dokploy >= 0.29) publishes up to three ports: (field, container port, name suffix).
+LIBSQL_PORTS = (("externalPort", 8080, ""), ("externalGRPCPort", 5001, "-grpc"),
+                ("externalAdminPort", 9090, "-admin"))
+SERVICE_KINDS = ("application", "compose", *ENGINE_PORTS, "libsql")
+#: Dokploy's applicationStatus / composeStatus -> the registry's status words (seed 001's).
+STATUS_WORDS = {"done": "active", "running": "deploying", "error": "error", "idle": "inactive"}
+#: Before 0.25 there were no environments; the 0.25 migration named the one it made "production".
+LEGACY_ENVIRONMENT = "production"
+#: Dokploy's own ports: (service, port, protocol, remote servers too, monitoring only).
+OWN_PORTS = (
+    ("ui", 3000, "tcp", False, False),
+    ("traefik-http", 80, "tcp", True, False),
+    ("traefik-https", 443, "tcp", True, False),
+    ("traefik-http3", 443, "udp", True, False),
+    ("monitoring", 4500, "tcp", True, True),
+)
+
+
+# -- the client ---------------------------------------------------------------------------------
+
+class DokployClient:
+    """GETs Dokploy procedures. Auth: ``x-api-key`` (Dokploy >= 0.19); when that is refused, one
+    retry with ``Authorization: Bearer`` for older servers, which is then kept."""
+
+    def __init__(self, url: str, api_key: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidInput(f"--url: {url!r} is not a Dokploy address; use e.g."
+                               " http://127.0.0.1:3000", field="url")
+        if not api_key:
+            raise InvalidInput("--api-key: missing; pass --api-key KEY or set $DOKPLOY_API_KEY"
+                               " (Dokploy: Settings > Profile > API/CLI)", field="api_key")
+        if timeout <= 0:
+            raise InvalidInput("--timeout: use a number of seconds above 0", field="timeout")
+        base = url.strip().rstrip("/")
+        self.base = base if base.endswith("/api") else f"{base}/api"
+        self.api_key = api_key
+        self.timeout = timeout
+        self.bearer = False
+
+    def __repr__(self) -> str:  # never show the key
+        return f"DokployClient({self.base!r})"
+
+    def get(self, procedure: str, **params: str) -> Any:
+        endpoint = f"GET /api/{procedure}"
+        url = f"{self.base}/{procedure}" + (f"?{urlencode(params)}" if params else "")
+        try:
+            status, body = self._fetch(url)
+            if status == 401 and not self.bearer:
+                self.bearer = True
+                status, body = self._fetch(url)
+                if status == 401:
+                    self.bearer = False
+        except TimeoutError:
+            raise UpstreamError(f"Dokploy {endpoint}: no answer within {self.timeout:g}s"
+                                " (raise it with --timeout)", endpoint=endpoint) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, TimeoutError | socket.timeout):
+                raise UpstreamError(f"Dokploy {endpoint}: no answer within {self.timeout:g}s"
+                                    " (raise it with --timeout)", endpoint=endpoint) from None
+            text = getattr(reason, "strerror", None) or str(reason)
+            raise UpstreamError(f"Dokploy {endpoint}: cannot reach {self.base} ({text})",
+                                endpoint=endpoint) from None
+        if status == 401:
+            raise UpstreamError(f"Dokploy {endpoint}: 401 Unauthorized; check --api-key or"
+                                " $DOKPLOY_API_KEY", endpoint=endpoint, status=status)
+        if status == 404:
+            raise UpstreamError(f"Dokploy {endpoint}: 404 Not Found; is {self.base} a Dokploy"
+                                " server, and does the id still exist?", endpoint=endpoint,
+                                status=status)
+        if status >= 400:
+            raise UpstreamError(f"Dokploy {endpoint}: answered HTTP {status}",
+                                endpoint=endpoint, status=status)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise UpstreamError(f"Dokploy {endpoint}: answered with malformed JSON",
+                                endpoint=endpoint) from None
+
+    def _fetch(self, url: str) -> tuple[int, bytes]:
+        headers = {"Accept": "application/json", "User-Agent": "port-server"}
+        if self.bearer:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        else:
+            headers["x-api-key"] = self.api_key
+        req = urllib.request.Request(url, headers=headers, method="GET")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return int(resp.status), resp.read(MAX_BODY)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            return int(exc.code), b""
+
+
+# -- what Dokploy publishes ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Domain:
+    host: str
+    path: str = "/"
+    https: bool = False
+    port: int | None = None  # the container port the domain routes to
+    service_name: str = ""  # compose: which service of the stack
+    strip_path: bool = False
+
+    @property
+    def url(self) -> str:
+        path = "" if self.path in ("", "/") else self.path
+        return f"{'https' if self.https else 'http'}://{self.host}{path}"
+
+
+@dataclass(frozen=True)
+class Published:
+    """A host port a service publishes: host ``published`` -> container ``target``."""
+
+    published: int
+    target: int
+    protocol: str = "tcp"
+    compose_service: str = ""  # compose: the service of the stack that publishes it
+
+
+@dataclass(frozen=True)
+class Service:
+    kind: str  # application | compose | postgres | mysql | mariadb | mongo | redis | libsql
+    id: str
+    name: str
+    project: str
+    environment: str
+    status: str  # Dokploy's own word: idle | running | done | error
+    server_id: str = ""
+    server_name: str = ""
+    server_ip: str = ""
+    ports: tuple[Published, ...] = ()
+    domains: tuple[Domain, ...] = ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: str
+    shape: str  # legacy (< 0.25) | environments (>= 0.25) | slim (>= 0.28.3)
+    services: tuple[Service, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    kind: str
+    id: str
+    project: str
+    environment: str
+
+
+def _shape_error(what: str) -> UpstreamError:
+    return UpstreamError(f"Dokploy GET /api/project.all: unknown answer shape ({what});"
+                         " is this a Dokploy server?", endpoint="GET /api/project.all")
+
+
+def _plural(kind: str) -> str:
+    """The key project.all lists a kind under (only applications is plural)."""
+    return "applications" if kind == "application" else kind
+
+
+def _is_slim(container: Mapping[str, Any]) -> bool:
+    """0.28.3+ lists ids, names and status only; full rows always carry ``appName``."""
+    return any(isinstance(item, dict) and "appName" not in item
+               for kind in SERVICE_KINDS for item in container.get(_plural(kind)) or [])
+
+
+def _entries(container: Mapping[str, Any], kind: str) -> Iterator[str]:
+    items = container.get(_plural(kind)) or []
+    if not isinstance(items, list):
+        raise _shape_error(f"{kind} is not a list")
+    for item in items:
+        ident = item.get(f"{kind}Id") if isinstance(item, dict) else None
+        if not isinstance(ident, str) or not ident:
+            raise _shape_error(f"a {kind} entry has no {kind}Id")
+        yield ident
+
+
+def enumerate_services(projects: Any) -> tuple[str, list[ServiceRef]]:
+    """Every service id in ``project.all``'s answer, for each of its three shapes."""
+    if not isinstance(projects, list):
+        raise _shape_error("not a list of projects")
+    refs: list[ServiceRef] = []
+    shape = "environments"
+    for project in projects:
+        if not isinstance(project, dict) or not isinstance(project.get("name"), str):
+            raise _shape_error("a project has no name")
+        if isinstance(project.get("environments"), list):
+            for env in project["environments"]:
+                if not isinstance(env, dict) or not isinstance(env.get("name"), str):
+                    raise _shape_error("an environment has no name")
+                for kind in SERVICE_KINDS:
+                    refs += [ServiceRef(kind, i, project["name"], env["name"])
+                             for i in _entries(env, kind)]
+                if _is_slim(env):
+                    shape = "slim"
+        elif any(_plural(k) in project for k in SERVICE_KINDS):
+            shape = "legacy"
+            for kind in SERVICE_KINDS:
+                refs += [ServiceRef(kind, i, project["name"], LEGACY_ENVIRONMENT)
+                         for i in _entries(project, kind)]
+        else:
+            raise _shape_error("a project has neither environments nor services")
+    return shape, refs
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and 1 <= value <= 65535:
+        return value
+    if isinstance(value, str) and value.isdigit() and 1 <= int(value) <= 65535:
+        return int(value)
+    return None
+
+
+def parse_domains(data: Mapping[str, Any]) -> tuple[Domain, ...]:
+    out = []
+    for d in data.get("domains") or []:
+        if not isinstance(d, dict) or not isinstance(d.get("host"), str) or not d["host"]:
+            continue
+        if d.get("enabled") is False:  # Dokploy >= 0.30 can switch a domain off
+            continue
+        out.append(Domain(host=d["host"], path=str(d.get("path") or "/"),
+                          https=bool(d.get("https")), port=_int(d.get("port")),
+                          service_name=str(d.get("serviceName") or ""),
+                          strip_path=bool(d.get("stripPath"))))
+    return tuple(out)
+
+
+def application_ports(data: Mapping[str, Any]) -> tuple[Published, ...]:
+    """``ports[]``, or ``endpointSpecSwarm.Ports`` when that is set (it replaces the table)."""
+    spec = data.get("endpointSpecSwarm")
+    if isinstance(spec, dict) and isinstance(spec.get("Ports"), list):
+        rows = [{"publishedPort": p.get("PublishedPort"), "targetPort": p.get("TargetPort"),
+                 "protocol": p.get("Protocol")} for p in spec["Ports"] if isinstance(p, dict)]
+    else:
+        rows = [p for p in data.get("ports") or [] if isinstance(p, dict)]
+    out = []
+    for row in rows:
+        published, target = _int(row.get("publishedPort")), _int(row.get("targetPort"))
+        if published is None:
+            continue
+        protocol = str(row.get("protocol") or "tcp").lower()
+        out.append(Published(published, target or published,
+                             protocol if protocol in ("tcp", "udp") else "tcp"))
+    return tuple(out)
+
+
+def database_ports(kind: str, data: Mapping[str, Any]) -> tuple[Published, ...]:
+    if kind == "libsql":
+        return tuple(Published(port, target, "tcp", suffix)
+                     for field_name, target, suffix in LIBSQL_PORTS
+                     if (port := _int(data.get(field_name))) is not None)
+    port = _int(data.get("externalPort"))
+    return (Published(port, ENGINE_PORTS[kind]),) if port is not None else ()
+
+
+def parse_service(ref: ServiceRef, data: Any, compose_yaml: str | None = None,
+                  server: tuple[str, str] = ("", "")) -> tuple[Service, list[str]]:
+    """One ``<kind>.one`` answer -> Service (no secret survives), plus warnings."""
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise UpstreamError(f"Dokploy GET /api/{ref.kind}.one: unknown answer shape (no name)",
+                            endpoint=f"GET /api/{ref.kind}.one")
+    warnings: list[str] = []
+    status_key = "composeStatus" if ref.kind == "compose" else "applicationStatus"
+    if ref.kind == "application":
+        ports = application_ports(data)
+    elif ref.kind == "compose":
+        found: list[ComposePort] = []
+        if compose_yaml:
+            found, notes = compose_host_ports(compose_yaml, str(data.get("env") or ""))
+            warnings += [f"compose {data['name']!r}: {n}" for n in notes]
+        ports = tuple(Published(p.published, p.target, p.protocol, p.service) for p in found)
+    else:
+        ports = database_ports(ref.kind, data)
+    service = Service(
+        kind=ref.kind, id=ref.id, name=data["name"], project=ref.project,
+        environment=ref.environment, status=str(data.get(status_key) or ""),
+        server_id=str(data.get("serverId") or ""), server_name=server[0], server_ip=server[1],
+        ports=ports, domains=parse_domains(data) if ref.kind in ("application", "compose") else ())
+    return service, warnings
+
+
+def fetch_snapshot(client: DokployClient) -> Snapshot:
+    """Read every project, environment and service (one ``*.one`` call per service)."""
+    try:
+        version = client.get("settings.getDokployVersion")
+    except UpstreamError as exc:
+        if exc.extra.get("status") not in (404, 400):
+            raise
+        version = ""  # older servers do not have it
+    shape, refs = enumerate_services(client.get("project.all"))
+    servers: dict[str, tuple[str, str]] = {}
+    services: list[Service] = []
+    warnings: list[str] = []
+    for ref in refs:
+        data = client.get(f"{ref.kind}.one", **{f"{ref.kind}Id": ref.id})
+        if not isinstance(data, dict):
+            raise UpstreamError(f"Dokploy GET /api/{ref.kind}.one: unknown answer shape",
+                                endpoint=f"GET /api/{ref.kind}.one")
+        compose_yaml = None
+        if ref.kind == "compose":
+            raw = data.get("composeFile")
+            if data.get("sourceType") == "raw" and isinstance(raw, str) and raw.strip():
+                compose_yaml = raw
+            else:
+                converted = client.get("compose.getConvertedCompose", composeId=ref.id)
+                if not isinstance(converted, str):
+                    raise UpstreamError("Dokploy GET /api/compose.getConvertedCompose: unknown"
+                                        " answer shape (not a string)",
+                                        endpoint="GET /api/compose.getConvertedCompose")
+                compose_yaml = converted
+        server = ("", "")
+        server_id = data.get("serverId")
+        if isinstance(server_id, str) and server_id:
+            if server_id not in servers:
+                servers[server_id] = _server_of(client, server_id, data.get("server"))
+            server = servers[server_id]
+        service, notes = parse_service(ref, data, compose_yaml, server)
+        services.append(service)
+        warnings += notes
+    return Snapshot(version=str(version or ""), shape=shape, services=tuple(services),
+                    warnings=tuple(warnings))
+
+
+def _server_of(client: DokployClient, server_id: str, embedded: Any) -> tuple[str, str]:
+    data = embedded if isinstance(embedded, dict) and embedded.get("ipAddress") else \
+        client.get("server.one", serverId=server_id)
+    if not isinstance(data, dict):
+        raise UpstreamError("Dokploy GET /api/server.one: unknown answer shape",
+                            endpoint="GET /api/server.one")
+    return str(data.get("name") or server_id), str(data.get("ipAddress") or "")
+
+
+# -- mapping to allocations ---------------------------------------------------------------------
+
+_SLUG_BAD = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def slug(text: str) -> str:
+    """A Dokploy name as a registry name: 1-63 of [A-Za-z0-9._-], starting alnum."""
+    out = _SLUG_BAD.sub("-", text.strip()).strip("-._")[:63].rstrip("-._")
+    return out or "unnamed"
+
+
+def on_server(service: Service, server: str | None) -> bool:
+    """``server`` None: the Dokploy host itself; otherwise a remote server's name or id."""
+    if server is None:
+        return not service.server_id
+    return bool(service.server_id) and server in (service.server_id, service.server_name)
+
+
+def _service_names(service: Service) -> list[str]:
+    """One registry service name per published port: the Dokploy name when it publishes one
+    port, ``name-<container port>`` (``-udp``/``-tcp`` on a clash) when several; compose services
+    are ``<compose name>.<service>``, libsql's extra ports ``name-grpc`` and ``name-admin``."""
+    base = slug(service.name)
+    names = []
+    for p in service.ports:
+        if service.kind == "libsql":
+            names.append(f"{base}{p.compose_service}")
+            continue
+        stem = f"{base}.{slug(p.compose_service)}" if service.kind == "compose" else base
+        group = [q for q in service.ports if q.compose_service == p.compose_service]
+        if len(group) == 1:
+            names.append(stem)
+            continue
+        clash = sum(1 for q in group if q.target == p.target) > 1
+        names.append(f"{stem}-{p.target}" + (f"-{p.protocol}" if clash else ""))
+    return [n[:63] for n in names]
+
+
+def _url_for(service: Service, port: Published) -> str:
+    for domain in service.domains:
+        if service.kind == "compose" and domain.service_name != port.compose_service:
+            continue
+        if domain.port is None or domain.port == port.target:
+            return domain.url
+    return ""
+
+
+def desired_allocations(snapshot: Snapshot, server: str | None = None,
+                        monitoring: bool = False) -> list[AllocationRequest]:
+    """The allocations the registry should hold for one Dokploy host (``server`` None: the
+    Dokploy host itself), Dokploy's own ports first."""
+    instance = "main" if server is None else slug(server)
+    out = [AllocationRequest(app="dokploy", instance=instance, service=name, port=port,
+                             protocol=proto, status="active", source=SOURCE,
+                             note=f"Dokploy itself ({name})")
+           for name, port, proto, remote, mon in OWN_PORTS
+           if (server is None or remote) and (monitoring or not mon)]
+    seen: set[tuple[str, str, str]] = set()
+    for service in sorted(snapshot.services, key=lambda s: (s.project, s.environment, s.kind,
+                                                          s.name, s.id)):
+        if not on_server(service, server):
+            continue
+        app, env = slug(service.project), slug(service.environment)
+        for name, port in zip(_service_names(service), service.ports, strict=True):
+            unique, n = name, 2
+            while (app, env, unique) in seen:
+                unique, n = f"{name[:60]}-{n}", n + 1
+            seen.add((app, env, unique))
+            engine = f"{service.kind} " if service.kind != "application" else ""
+            out.append(AllocationRequest(
+                app=app, instance=env, service=unique, port=port.published,
+                protocol=port.protocol, type="db" if service.kind in ENGINE_PORTS or
+                service.kind == "libsql" else "",
+                environment=service.environment[:256],
+                status=STATUS_WORDS.get(service.status, service.status)[:256],
+                url=_url_for(service, port)[:256], source=SOURCE,
+                note=f"dokploy {engine}{service.name[:100]} -> container"
+                     f" {port.target}/{port.protocol}"))
+    return out
+
+
+def elsewhere(snapshot: Snapshot, server: str | None) -> list[str]:
+    """Names of Dokploy servers that run services outside this sync's scope."""
+    names = {s.server_name or s.server_id or "the Dokploy host"
+             for s in snapshot.services if s.ports and not on_server(s, server)}
+    return sorted(names)
+
+
+def proxy_routes(snapshot: Snapshot) -> tuple[list[ProxyRoute], list[SkippedRoute]]:
+    """A reverse-proxy route per enabled domain, to the host port that publishes its container
+    port (on 127.0.0.1, or the remote server's address); the rest, with the reason."""
+    routes: list[ProxyRoute] = []
+    skipped: list[SkippedRoute] = []
+    for service in snapshot.services:
+        who = f"{service.project}/{service.environment}/{service.name}"
+        for domain in service.domains:
+            ports = [p for p in service.ports if p.protocol == "tcp" and (
+                service.kind != "compose" or p.compose_service == domain.service_name)]
+            match = next((p for p in ports if domain.port in (None, p.target)), None)
+            if match is None:
+                what = f"container port {domain.port}" if domain.port else "its container port"
+                skipped.append(SkippedRoute(domain.host, domain.path, (
+                    f"{what} of {who} has no published host port")))
+                continue
+            upstream = service.server_ip if service.server_id else "127.0.0.1"
+            if not upstream:
+                skipped.append(SkippedRoute(domain.host, domain.path, (
+                    f"server {service.server_name or service.server_id} of {who} has no"
+                    " address")))
+                continue
+            routes.append(ProxyRoute(domain.host, domain.path or "/", upstream, match.published,
+                                     label=f"dokploy {who}", strip_path=domain.strip_path))
+    return routes, skipped

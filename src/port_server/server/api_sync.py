@@ -1,0 +1,79 @@
+"""POST /v1/sync/dokploy: bring the registry in step with what Dokploy publishes, in one call.
+
+The CLI reads Dokploy and sends the desired allocations; the plan is computed and applied inside one
+service transaction, so a failure changes nothing and a dry run only reads.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from port_server.integrations.sync_plan import summary
+from port_server.models import NAME_PATTERN, AllocationRequest
+from port_server.server.api import ERRORS, service_of
+
+router = APIRouter()
+
+#: Sync bodies may list many services; the route gets a larger body limit than the default.
+SYNC_BODY_LIMIT = 4 * 1024 * 1024
+MAX_ITEMS = 10_000
+
+
+class SyncItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    app: str = Field(pattern=NAME_PATTERN, max_length=63)
+    instance: str = Field(pattern=NAME_PATTERN, max_length=63)
+    service: str = Field(pattern=NAME_PATTERN, max_length=63)
+    port: int = Field(ge=1, le=65535)
+    protocol: str = Field(default="tcp", pattern="^(tcp|udp)$")
+    type: str = Field(default="", max_length=63)
+    environment: str = Field(default="", max_length=256)
+    status: str = Field(default="", max_length=256)
+    url: str = Field(default="", max_length=256)
+    note: str = Field(default="", max_length=2048)
+
+
+class SyncBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    allocations: list[SyncItem] = Field(max_length=MAX_ITEMS)
+    dry_run: bool = False
+    host: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=63,
+                             description="registry host to sync (default: the server's own)")
+
+
+class PlanItemOut(BaseModel):
+    action: str
+    app: str
+    instance: str
+    service: str
+    port: int
+    protocol: str
+    id: int | None = None
+    detail: str = ""
+    old_port: int | None = None
+    changes: dict[str, list[object]] = {}
+
+
+class SyncOut(BaseModel):
+    source: str
+    host: str
+    dry_run: bool
+    summary: dict[str, int]
+    plan: list[PlanItemOut]
+
+
+@router.post("/v1/sync/dokploy", response_model=SyncOut, responses=ERRORS, tags=["sync"])
+def sync_dokploy(request: Request, body: SyncBody) -> JSONResponse:
+    svc = service_of(request)
+    desired = [AllocationRequest(
+        app=i.app, instance=i.instance, service=i.service, port=i.port, protocol=i.protocol,
+        type=i.type, environment=i.environment, status=i.status, url=i.url, note=i.note,
+        source="dokploy") for i in body.allocations]
+    plan = svc.sync("dokploy", desired, dry_run=body.dry_run, host=body.host)
+    return JSONResponse({"source": "dokploy", "host": body.host or svc.host,
+                         "dry_run": body.dry_run, "summary": summary(plan),
+                         "plan": [it.to_dict() for it in plan]})
