@@ -22,6 +22,7 @@ from port_server.models import (
     AllocationResult,
     PortStatus,
     ProcessInfo,
+    ScanReport,
 )
 
 MAX_RESPONSE = 64 * 1024 * 1024
@@ -273,6 +274,15 @@ class RegistryClient:
         if host:
             body["host"] = host
         return dict(self.call("POST", "/v1/sync/dokploy", body)[1])
+
+    def scan(self, state: str | None = None, app: str | None = None,
+             port_range: str | None = None, details: bool = False) -> ScanReport:
+        """GET /v1/scan: live listeners joined with the registry (see scanners/live.py)."""
+        query = {k: v for k, v in (("state", state), ("app", app), ("port_range", port_range))
+                 if v}
+        if details:
+            query["details"] = "true"
+        return ScanReport.from_dict(self.call("GET", "/v1/scan", query=query)[1])
 
 
 class _EmptyResponse(Exception):

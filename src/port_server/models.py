@@ -221,3 +221,121 @@ class PortClaim:
         if not data["extra"]:
             data.pop("extra")
         return data
+
+
+#: A live scan row's state: see ``scanners.live.join``.
+SCAN_STATES = ("ok", "down", "unregistered", "conflict")
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """The Docker container that publishes a host port (from the engine's API or CLI)."""
+
+    name: str
+    compose_project: str = ""
+    compose_service: str = ""
+    container_port: int | None = None
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One socket listening (TCP) or bound (UDP) on this machine, and who holds it.
+
+    ``pid`` is the outermost process holding the socket (``pids`` lists every process sharing
+    it, e.g. a server's forked workers); ``lineage`` is (pid, start time) from ``pid`` up its
+    parents, so a recorded pid can be matched against a child that actually listens.
+    ``hidden`` names the fields the kernel would not show this user (never an error).
+    """
+
+    protocol: str
+    address: str
+    port: int
+    pid: int | None = None
+    name: str = ""
+    user: str = ""
+    cmdline: str = ""
+    pids: tuple[int, ...] = ()
+    lineage: tuple[tuple[int, float], ...] = ()
+    hidden: tuple[str, ...] = ()
+    container: ContainerInfo | None = None
+
+    def describe(self) -> str:
+        if self.pid is None:
+            if self.container is not None:
+                return f"docker container {self.container.name}"
+            return "a hidden process" if "pid" in self.hidden else "no visible process"
+        return f"pid {self.pid} ({self.name or '?'})"
+
+    def to_dict(self, details: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {"protocol": self.protocol, "address": self.address,
+                                "port": self.port}
+        if details:
+            data.update(pid=self.pid, name=self.name, user=self.user, cmdline=self.cmdline,
+                        pids=list(self.pids), hidden=list(self.hidden),
+                        container=asdict(self.container) if self.container else None)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Listener:
+        container = data.get("container")
+        return cls(
+            protocol=data["protocol"], address=data["address"], port=data["port"],
+            pid=data.get("pid"), name=data.get("name", ""), user=data.get("user", ""),
+            cmdline=data.get("cmdline", ""), pids=tuple(data.get("pids", ())),
+            hidden=tuple(data.get("hidden", ())),
+            container=ContainerInfo(**container) if container else None)
+
+
+@dataclass(frozen=True)
+class ScanRow:
+    """One port and protocol: the registry's side, the machine's side, and their agreement."""
+
+    port: int
+    protocol: str
+    state: str
+    allocations: tuple[Allocation, ...] = ()
+    listeners: tuple[Listener, ...] = ()
+    reason: str = ""
+
+    def to_dict(self, details: bool = True) -> dict[str, Any]:
+        return {"port": self.port, "protocol": self.protocol, "state": self.state,
+                "reason": self.reason,
+                "allocations": [a.to_dict() for a in self.allocations],
+                "listeners": [lst.to_dict(details) for lst in self.listeners]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScanRow:
+        return cls(port=data["port"], protocol=data["protocol"], state=data["state"],
+                   reason=data.get("reason", ""),
+                   allocations=tuple(Allocation.from_dict(a) for a in data["allocations"]),
+                   listeners=tuple(Listener.from_dict(x) for x in data["listeners"]))
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """A whole live scan: rows plus what limited it (hidden processes, Docker unreachable)."""
+
+    rows: tuple[ScanRow, ...]
+    details: bool = False
+    hidden: bool = False
+    docker: str = ""
+    elapsed_ms: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(SCAN_STATES, 0)
+        for row in self.rows:
+            out[row.state] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": [r.to_dict(self.details) for r in self.rows], "counts": self.counts(),
+                "details": self.details, "hidden": self.hidden, "docker": self.docker,
+                "elapsed_ms": round(self.elapsed_ms, 1)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScanReport:
+        return cls(rows=tuple(ScanRow.from_dict(r) for r in data["rows"]),
+                   details=bool(data.get("details")), hidden=bool(data.get("hidden")),
+                   docker=str(data.get("docker", "")),
+                   elapsed_ms=float(data.get("elapsed_ms", 0.0)))

@@ -35,6 +35,7 @@ from port_server.models import (
     PoolUsage,
     PortStatus,
     ProcessInfo,
+    ScanReport,
 )
 from port_server.settings import Settings
 from port_server.store.base import DuplicateKey, Store, StoreTx
@@ -362,3 +363,19 @@ class RegistryService:
         self._forget_hint([it.old_port or it.port for it in plan
                            if it.action == "remove" or it.moves])
         return plan
+
+    # -- live scan -------------------------------------------------------------------------
+
+    def scan(self, state: str | None = None, app: str | None = None,
+             port_range: str | None = None, details: bool = False) -> ScanReport:
+        """This host's allocations joined with what listens on it (read-only).
+
+        ``state`` is comma-separated scan states, ``port_range`` is "LO-HI"; both may be None.
+        """
+        from port_server.scanners import live
+
+        states = live.parse_states(state)
+        span = live.parse_port_range(port_range)
+        if app is not None:
+            check_name("app", app)
+        return live.scan(self.list(), states=states, app=app, port_range=span, details=details)

@@ -39,3 +39,16 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = ""
     print(fmt.format(*headers).rstrip())
     for row in cells:
         print(fmt.format(*row).rstrip())
+
+
+def ask(prompt: str) -> str | None:
+    """One answer line from stdin (the prompt goes to stderr, so --json stdout stays clean);
+    None at end of input."""
+    print(prompt, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    return line.strip() if line else None
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, marking the cut."""
+    return text if len(text) <= width else text[:max(width - 3, 0)] + "..."

@@ -93,7 +93,7 @@ class BodyLimit:
 
 
 def create_app(service: RegistryService, settings: Settings) -> FastAPI:
-    from port_server.server import api, api_sync
+    from port_server.server import api, api_scan, api_sync
 
     app = FastAPI(
         title="port-server",
@@ -131,5 +131,6 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
 
     app.include_router(api.router)
     app.include_router(api_sync.router)
+    app.include_router(api_scan.router)
     app.add_middleware(BodyLimit, path_limits={"/v1/sync/": api_sync.SYNC_BODY_LIMIT})
     return app

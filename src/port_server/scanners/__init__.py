@@ -1,0 +1,1 @@
+"""Scanners: pure functions over models that find ports (project files, live sockets)."""

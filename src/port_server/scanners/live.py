@@ -1,0 +1,420 @@
+"""Live scan: what listens on this machine, which process holds it, and how it matches the registry.
+
+Two halves. The OS half reads the kernel's socket tables (/proc/net/{tcp,tcp6,udp,udp6}) and maps
+socket inodes to processes through /proc/PID/fd, only when a process is actually needed (details,
+or an allocation that recorded a pid or command): that is several times cheaper than
+``psutil.net_connections`` with 1,000 sockets, which always resolves every process. As a non-root
+user the kernel hides other users' fds: such sockets keep their user (from the socket table) and
+are marked ``hidden`` instead of failing. Off Linux, psutil does the whole OS half.
+
+The other half is pure: ``join`` turns allocations and listeners into one ``ScanRow`` per port and
+protocol with a state (ok / down / unregistered / conflict), and ``filter_rows`` narrows them.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from itertools import combinations
+from pathlib import Path
+
+from port_server.errors import InvalidInput
+from port_server.models import (
+    SCAN_STATES,
+    Allocation,
+    Listener,
+    ScanReport,
+    ScanRow,
+)
+from port_server.scanners import docker_ports
+
+PROC = Path("/proc")
+MAX_CMDLINE = 2048
+_TABLES = (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6),
+           ("udp", socket.AF_INET), ("udp6", socket.AF_INET6))
+_TCP_LISTEN = "0A"
+_UDP_UNCONNECTED = "07"
+
+Key = tuple[int, str]  # (port, protocol)
+
+
+@dataclass(frozen=True)
+class RawSocket:
+    """One row of a kernel socket table (or of psutil off Linux)."""
+
+    protocol: str
+    address: str
+    port: int
+    inode: int
+    uid: int | None
+    pid: int | None = None
+
+
+# -- the OS half -------------------------------------------------------------------------------
+
+def _address(hex_addr: str, family: socket.AddressFamily) -> str:
+    raw = bytes.fromhex(hex_addr)
+    # The kernel prints each 32-bit word in host (little-endian) order.
+    packed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return socket.inet_ntop(family, packed)
+
+
+def parse_proc_net(text: str, protocol: str, family: socket.AddressFamily) -> list[RawSocket]:
+    """Listening TCP / unconnected (bound) UDP sockets from one /proc/net table."""
+    want = _TCP_LISTEN if protocol == "tcp" else _UDP_UNCONNECTED
+    out = []
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 10 or parts[3] != want:
+            continue
+        hex_addr, _, hex_port = parts[1].partition(":")
+        out.append(RawSocket(protocol, _address(hex_addr, family), int(hex_port, 16),
+                             int(parts[9]), int(parts[7])))
+    return out
+
+
+def read_sockets(proc: Path = PROC) -> list[RawSocket]:
+    """Every listening TCP and bound UDP socket, IPv4 and IPv6."""
+    if not (proc / "net" / "tcp").exists():
+        return _sockets_from_psutil()
+    out: list[RawSocket] = []
+    for table, family in _TABLES:
+        try:
+            text = (proc / "net" / table).read_text()
+        except OSError:  # IPv6 disabled: no tcp6/udp6 table
+            continue
+        out.extend(parse_proc_net(text, table[:3], family))
+    return out
+
+
+def _sockets_from_psutil() -> list[RawSocket]:
+    import psutil
+
+    out = []
+    for conn in psutil.net_connections(kind="inet"):
+        if not conn.laddr:
+            continue
+        tcp = conn.type == socket.SOCK_STREAM
+        if (tcp and conn.status != psutil.CONN_LISTEN) or (not tcp and conn.raddr):
+            continue
+        out.append(RawSocket("tcp" if tcp else "udp", conn.laddr.ip, conn.laddr.port, 0, None,
+                             conn.pid))
+    return out
+
+
+def socket_owners(inodes: set[int], proc: Path = PROC) -> tuple[dict[int, list[int]], bool]:
+    """inode -> pids holding it, and whether some processes' fds were hidden from us."""
+    owners: dict[int, list[int]] = defaultdict(list)
+    denied = False
+    if not inodes:
+        return owners, denied
+    with os.scandir(proc) as entries:
+        pids = [e.name for e in entries if e.name.isdigit()]
+    for pid in pids:
+        try:
+            with os.scandir(f"{proc}/{pid}/fd") as fds:
+                for fd in fds:
+                    try:
+                        link = os.readlink(fd.path)
+                    except OSError:
+                        continue
+                    if link.startswith("socket:[") and (ino := int(link[8:-1])) in inodes:
+                        owners[ino].append(int(pid))
+        except PermissionError:
+            denied = True
+        except OSError:  # the process exited meanwhile
+            continue
+    return owners, denied
+
+
+@lru_cache(maxsize=512)
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+@dataclass
+class _Facts:
+    name: str = ""
+    user: str = ""
+    cmdline: str = ""
+    ppid: int = 0
+    start: float = 0.0
+    hidden: list[str] = field(default_factory=list)
+
+
+class _ProcessReader:
+    """psutil per process, cached for one scan (a server with many sockets is read once)."""
+
+    def __init__(self) -> None:
+        self.cache: dict[int, _Facts | None] = {}
+
+    def facts(self, pid: int) -> _Facts | None:
+        if pid not in self.cache:
+            self.cache[pid] = self._read(pid)
+        return self.cache[pid]
+
+    @staticmethod
+    def _read(pid: int) -> _Facts | None:
+        import psutil
+
+        try:
+            proc = psutil.Process(pid)
+            with proc.oneshot():
+                facts = _Facts(name=proc.name(), ppid=proc.ppid(), start=proc.create_time())
+                try:
+                    facts.user = proc.username()
+                except (psutil.AccessDenied, KeyError):
+                    facts.hidden.append("user")
+                try:
+                    facts.cmdline = " ".join(proc.cmdline())[:MAX_CMDLINE]
+                except psutil.AccessDenied:
+                    facts.hidden.append("cmdline")
+            return facts
+        except psutil.NoSuchProcess:
+            return None
+        except psutil.AccessDenied:
+            return _Facts(hidden=["name", "user", "cmdline"])
+
+    def lineage(self, pid: int) -> tuple[tuple[int, float], ...]:
+        chain: list[tuple[int, float]] = []
+        while pid > 0 and len(chain) < 64:
+            facts = self.facts(pid)
+            if facts is None:
+                break
+            chain.append((pid, facts.start))
+            pid = facts.ppid
+        return tuple(chain)
+
+
+def _outermost(pids: Sequence[int], reader: _ProcessReader) -> int:
+    """The holder whose parent does not hold the socket too (a master, not its workers)."""
+    held = set(pids)
+    roots = [p for p in pids if (f := reader.facts(p)) is None or f.ppid not in held]
+    return min(roots or pids)
+
+
+def build_listeners(sockets: Iterable[RawSocket], owners: dict[int, list[int]], denied: bool,
+                    describe: set[Key] | None) -> list[Listener]:
+    """One Listener per protocol/address/port; ``describe`` None means every one of them."""
+    grouped: dict[tuple[str, str, int], list[RawSocket]] = defaultdict(list)
+    for sock in sockets:
+        grouped[(sock.protocol, sock.address, sock.port)].append(sock)
+    reader = _ProcessReader()
+    out = []
+    for (protocol, address, port), socks in sorted(grouped.items(), key=lambda kv: kv[0][::-1]):
+        uid = next((s.uid for s in socks if s.uid is not None), None)
+        base = Listener(protocol, address, port, user=user_name(uid) if uid is not None else "")
+        if describe is not None and (port, protocol) not in describe:
+            out.append(base)
+            continue
+        pids = sorted({p for s in socks for p in ([s.pid] if s.pid else owners.get(s.inode, []))})
+        if not pids:
+            # Hidden fds (non-root) or a socket no process holds (kernel, other pid namespace).
+            out.append(replace(base, hidden=("pid", "name", "cmdline") if denied else ()))
+            continue
+        pid = _outermost(pids, reader)
+        facts = reader.facts(pid) or _Facts(hidden=["name", "cmdline"])
+        out.append(replace(base, pid=pid, pids=tuple(pids), name=facts.name,
+                           user=facts.user or base.user, cmdline=facts.cmdline,
+                           lineage=reader.lineage(pid), hidden=tuple(facts.hidden)))
+    return out
+
+
+def attach_containers(listeners: list[Listener], published: list[docker_ports.Published]
+                      ) -> list[Listener]:
+    """Name the container behind each published port; the engine's own (no proxy) ports too."""
+    by_key = {(p.host_port, p.protocol): p for p in published}
+    out = []
+    seen: set[Key] = set()
+    for lst in listeners:
+        pub = by_key.get((lst.port, lst.protocol))
+        if pub is not None:
+            lst = replace(lst, container=pub.container)
+            seen.add((lst.port, lst.protocol))
+        out.append(lst)
+    for key, pub in by_key.items():
+        if key not in seen:  # published through the engine's NAT rules: nothing listens
+            out.append(Listener(pub.protocol, pub.host_ip or "0.0.0.0", pub.host_port,
+                                name="dockerd", container=pub.container))
+    return out
+
+
+# -- the pure half -----------------------------------------------------------------------------
+
+def _argv(command: str) -> list[str]:
+    words = command.split()
+    if words:
+        words[0] = words[0].rsplit("/", 1)[-1]
+    return words
+
+
+def same_command(recorded: str, running: str) -> bool:
+    """The running command line is the recorded one (program by base name, maybe more args)."""
+    want, have = _argv(recorded), _argv(running)
+    return bool(want) and have[:len(want)] == want
+
+
+def holder_matches(alloc: Allocation, lst: Listener) -> bool | None:
+    """Does ``lst`` belong to the holder ``alloc`` recorded? None: cannot tell (hidden)."""
+    if alloc.pid is None and not alloc.command:
+        return True
+    if lst.pid is None:
+        return None
+    if alloc.pid is not None:
+        for pid, start in lst.lineage:
+            if pid == alloc.pid and (alloc.pid_start is None or abs(start - alloc.pid_start) < 1):
+                return True
+        if alloc.pid in lst.pids:
+            return True
+    if alloc.command:
+        if lst.cmdline:
+            return same_command(alloc.command, lst.cmdline)
+        if "cmdline" in lst.hidden:
+            return None
+    return False
+
+
+def registry_collisions(allocs: Iterable[Allocation]) -> dict[Key, str]:
+    """Ports registered twice in a colliding way: the same protocol twice, or tcp and udp held
+    by different app/instance (one service using both, like DNS, is fine)."""
+    by_port: dict[int, list[Allocation]] = defaultdict(list)
+    for alloc in allocs:
+        by_port[alloc.port].append(alloc)
+    out: dict[Key, str] = {}
+    for port, group in by_port.items():
+        for a, b in combinations(sorted(group, key=lambda x: x.id), 2):
+            if a.protocol == b.protocol:
+                why = (f"port {port}/{a.protocol} is registered twice: {a.key} (id={a.id}) and"
+                       f" {b.key} (id={b.id})")
+            elif (a.app, a.instance) != (b.app, b.instance):
+                why = (f"port {port} is registered to {a.key} (id={a.id}, {a.protocol}) and to"
+                       f" {b.key} (id={b.id}, {b.protocol})")
+            else:
+                continue
+            out.setdefault((port, a.protocol), why)
+            out.setdefault((port, b.protocol), why)
+    return out
+
+
+def _recorded(alloc: Allocation) -> str:
+    parts = ([f"pid {alloc.pid}"] if alloc.pid is not None else []) + (
+        [f"command {alloc.command!r}"] if alloc.command else [])
+    return " and ".join(parts)
+
+
+def join(allocs: Sequence[Allocation], listeners: Sequence[Listener]) -> list[ScanRow]:
+    """One row per (port, protocol) seen in the registry or on the machine, with its state."""
+    registered: dict[Key, list[Allocation]] = defaultdict(list)
+    for alloc in allocs:
+        registered[(alloc.port, alloc.protocol)].append(alloc)
+    live: dict[Key, list[Listener]] = defaultdict(list)
+    for lst in listeners:
+        live[(lst.port, lst.protocol)].append(lst)
+    collisions = registry_collisions(allocs)
+    rows = []
+    for key in sorted(set(registered) | set(live)):
+        port, protocol = key
+        held, seen = tuple(registered.get(key, ())), tuple(live.get(key, ()))
+        if key in collisions:
+            state, reason = "conflict", collisions[key]
+        elif not seen:
+            state = "down"
+            reason = f"registered to {held[0].key} (id={held[0].id}); nothing listens"
+        elif not held:
+            state, reason = "unregistered", f"{seen[0].describe()} listens; not in the registry"
+        else:
+            state, reason = _compare(held[0], seen)
+        rows.append(ScanRow(port, protocol, state, held, seen, reason))
+    return rows
+
+
+def _compare(alloc: Allocation, seen: Sequence[Listener]) -> tuple[str, str]:
+    verdicts = [(holder_matches(alloc, lst), lst) for lst in seen]
+    wrong = [lst for ok, lst in verdicts if ok is False]
+    if wrong:
+        return "conflict", (f"registered to {alloc.key} (id={alloc.id}) with {_recorded(alloc)},"
+                            f" but {wrong[0].describe()} listens")
+    if any(ok is None for ok, _ in verdicts):
+        return "ok", f"holder hidden from this user; {_recorded(alloc)} not verified"
+    return "ok", ""
+
+
+def parse_states(text: str | Iterable[str] | None) -> frozenset[str] | None:
+    """'ok,conflict' -> {'ok', 'conflict'}; None or empty -> None (every state)."""
+    if not text:
+        return None
+    items = text.split(",") if isinstance(text, str) else list(text)
+    states = frozenset(s.strip() for s in items if s.strip())
+    bad = sorted(states - set(SCAN_STATES))
+    if bad:
+        raise InvalidInput(f"state: {bad[0]!r} is not a scan state; use one of"
+                           f" {', '.join(SCAN_STATES)} (comma-separated)", field="state")
+    return states or None
+
+
+def parse_port_range(text: str | None) -> tuple[int, int] | None:
+    """'3000-3999' or '8080' -> (lo, hi); None or empty -> None."""
+    if not text:
+        return None
+    lo_text, sep, hi_text = text.partition("-")
+    try:
+        lo, hi = int(lo_text), int(hi_text if sep else lo_text)
+    except ValueError:
+        lo = hi = 0
+    if not 1 <= lo <= hi <= 65535:
+        raise InvalidInput(f"port_range: {text!r} is not a range; use LO-HI with 1 <= LO <= HI"
+                           " <= 65535, e.g. 3000-3999", field="port_range")
+    return lo, hi
+
+
+def filter_rows(rows: Iterable[ScanRow], states: frozenset[str] | None = None,
+                app: str | None = None) -> list[ScanRow]:
+    return [r for r in rows
+            if (states is None or r.state in states)
+            and (app is None or any(a.app == app for a in r.allocations))]
+
+
+# -- both halves -------------------------------------------------------------------------------
+
+def scan(allocs: Sequence[Allocation], *, states: frozenset[str] | None = None,
+         app: str | None = None, port_range: tuple[int, int] | None = None,
+         details: bool = False, proc: Path = PROC) -> ScanReport:
+    """Read the machine, join it with ``allocs`` (this host's allocations), filter."""
+    started = time.perf_counter()
+    lo, hi = port_range or (1, 65535)
+    app_ports = {a.port for a in allocs if a.app == app}
+
+    def in_scope(port: int) -> bool:
+        # Rows of other apps are dropped anyway; an app's ports keep their collisions visible.
+        return lo <= port <= hi and (app is None or port in app_ports)
+
+    allocs = [a for a in allocs if in_scope(a.port)]
+    sockets = [s for s in read_sockets(proc) if in_scope(s.port)]
+    listening = {(s.port, s.protocol) for s in sockets}
+    # Processes are looked up only where they matter: every socket with details, otherwise
+    # the listening ports whose allocation recorded a pid or command.
+    describe = None if details else {
+        (a.port, a.protocol) for a in allocs
+        if (a.pid is not None or a.command) and (a.port, a.protocol) in listening}
+    need = {s.inode for s in sockets
+            if s.pid is None and (describe is None or (s.port, s.protocol) in describe)}
+    owners, denied = socket_owners(need, proc)
+    listeners = build_listeners(sockets, owners, denied, describe)
+    docker_holders = any(lst.name in docker_ports.DOCKER_PROCESSES for lst in listeners)
+    published, docker = docker_ports.published_ports(use_cli=details and docker_holders)
+    if published is not None:
+        listeners = attach_containers(listeners, [p for p in published
+                                                  if in_scope(p.host_port)])
+    rows = filter_rows(join(allocs, listeners), states, app)
+    hidden = any("pid" in lst.hidden for lst in listeners)
+    return ScanReport(tuple(rows), details=details, hidden=hidden, docker=docker,
+                      elapsed_ms=(time.perf_counter() - started) * 1000)
