@@ -278,11 +278,16 @@ class RegistryClient:
     def scan(self, state: str | None = None, app: str | None = None,
              port_range: str | None = None, details: bool = False) -> ScanReport:
         """GET /v1/scan: live listeners joined with the registry (see scanners/live.py)."""
+        return ScanReport.from_dict(self.scan_json(state, app, port_range, details))
+
+    def scan_json(self, state: str | None = None, app: str | None = None,
+                  port_range: str | None = None, details: bool = False) -> dict[str, Any]:
+        """The scan report as the server sent it (``--json`` prints it without a round trip)."""
         query = {k: v for k, v in (("state", state), ("app", app), ("port_range", port_range))
                  if v}
         if details:
             query["details"] = "true"
-        return ScanReport.from_dict(self.call("GET", "/v1/scan", query=query)[1])
+        return dict(self.call("GET", "/v1/scan", query=query)[1])
 
 
 class _EmptyResponse(Exception):

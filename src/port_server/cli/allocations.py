@@ -176,4 +176,8 @@ def check_lines(status: Any) -> list[str]:
         who = ", ".join(p.describe() for p in status.processes) or "a process"
         state = "registered and" if status.holder else "not registered, but"
         lines.append(f"port {status.port} is {state} in use on this machine by {who}")
+        for proc in status.processes:  # the live side: who exactly (see also `portctl who`)
+            if proc.pid is not None and (proc.user or proc.cmdline):
+                lines.append(f"  pid {proc.pid}: user {proc.user or '?'}, command"
+                             f" {proc.cmdline or '(hidden)'}")
     return lines

@@ -82,8 +82,16 @@ def _process(lst: Listener) -> tuple[str, str, str, str]:
     """(pid, process, user, command) cells, marking what the kernel hid."""
     pid = str(lst.pid) if lst.pid is not None else ("hidden" if "pid" in lst.hidden else "-")
     name = lst.name or ("hidden" if "name" in lst.hidden else "")
-    cmd = lst.cmdline or ("(hidden)" if "cmdline" in lst.hidden else "")
+    cmd = short_command(lst.cmdline) or ("(hidden)" if "cmdline" in lst.hidden else "")
     return pid, name, lst.user, output.shorten(cmd, CMDLINE_WIDTH)
+
+
+def short_command(cmdline: str) -> str:
+    """A command line for a table cell: long paths cut to their last part, so the script and
+    its arguments stay visible (the full line is in --json and `portctl who`)."""
+    words = cmdline.split(" ")
+    return " ".join(w.rsplit("/", 1)[-1] if i == 0 or (w.startswith("/") and len(w) > 24)
+                    else w for i, w in enumerate(words))
 
 
 def container_text(lst: Listener) -> str:
@@ -121,12 +129,9 @@ def summary(report: ScanReport) -> str:
         f"{n} {state}" for state, n in counts.items())
 
 
-def render_scan(report: ScanReport, as_json: bool) -> int:
+def render_scan(report: ScanReport) -> int:
     """Print a report; exit 1 when it shows a conflict (for CI and git hooks), else 0."""
     conflict = any(r.state == "conflict" for r in report.rows)
-    if as_json:
-        output.as_json(report.to_dict())
-        return EXIT_ERROR if conflict else EXIT_OK
     scan_table(report.rows, report.details)
     for row in report.rows:
         if row.state == "conflict":
@@ -140,9 +145,12 @@ def render_scan(report: ScanReport, as_json: bool) -> int:
 
 
 def cmd_scan(args: argparse.Namespace, ctx: Context) -> int:
-    report = ctx.client.scan(state=args.state, app=args.app, port_range=args.port_range,
-                             details=args.details)
-    return render_scan(report, args.json)
+    data = ctx.client.scan_json(state=args.state, app=args.app, port_range=args.port_range,
+                                details=args.details)
+    if args.json:  # printed as received: 1,000 rows need no decoding round trip
+        output.as_json(data)
+        return EXIT_ERROR if data["counts"].get("conflict") else EXIT_OK
+    return render_scan(ScanReport.from_dict(data))
 
 
 def portman_scan(args_list: list[str], ctx: Context) -> int:

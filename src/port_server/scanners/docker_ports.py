@@ -134,4 +134,5 @@ def published_ports(use_cli: bool) -> tuple[list[Published] | None, str]:
             return None, "not found"
         return from_cli(), "ok (cli)"
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
-        return None, f"unavailable: {str(exc) or type(exc).__name__}"
+        where = f"{path}: " if path is not None else "docker ps: "
+        return None, f"unavailable: {where}{getattr(exc, 'strerror', None) or exc}"

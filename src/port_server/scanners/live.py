@@ -1,26 +1,17 @@
 """Live scan: what listens on this machine, which process holds it, and how it matches the registry.
 
-Two halves. The OS half reads the kernel's socket tables (/proc/net/{tcp,tcp6,udp,udp6}) and maps
-socket inodes to processes through /proc/PID/fd, only when a process is actually needed (details,
-or an allocation that recorded a pid or command): that is several times cheaper than
-``psutil.net_connections`` with 1,000 sockets, which always resolves every process. As a non-root
-user the kernel hides other users' fds: such sockets keep their user (from the socket table) and
-are marked ``hidden`` instead of failing. Off Linux, psutil does the whole OS half.
-
-The other half is pure: ``join`` turns allocations and listeners into one ``ScanRow`` per port and
-protocol with a state (ok / down / unregistered / conflict), and ``filter_rows`` narrows them.
+The OS half lives in live_sockets.py (sockets and their processes) and docker_ports.py (which
+container publishes a port). This module's half is pure: ``join`` turns allocations and listeners
+into one ``ScanRow`` per port and protocol with a state (ok / down / unregistered / conflict),
+and ``filter_rows`` narrows them; ``scan`` runs both halves for the service.
 """
 
 from __future__ import annotations
 
-import os
-import pwd
-import socket
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 
@@ -33,200 +24,13 @@ from port_server.models import (
     ScanRow,
 )
 from port_server.scanners import docker_ports
-
-PROC = Path("/proc")
-MAX_CMDLINE = 2048
-_TABLES = (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6),
-           ("udp", socket.AF_INET), ("udp6", socket.AF_INET6))
-_TCP_LISTEN = "0A"
-_UDP_UNCONNECTED = "07"
-
-Key = tuple[int, str]  # (port, protocol)
-
-
-@dataclass(frozen=True)
-class RawSocket:
-    """One row of a kernel socket table (or of psutil off Linux)."""
-
-    protocol: str
-    address: str
-    port: int
-    inode: int
-    uid: int | None
-    pid: int | None = None
-
-
-# -- the OS half -------------------------------------------------------------------------------
-
-def _address(hex_addr: str, family: socket.AddressFamily) -> str:
-    raw = bytes.fromhex(hex_addr)
-    # The kernel prints each 32-bit word in host (little-endian) order.
-    packed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    return socket.inet_ntop(family, packed)
-
-
-def parse_proc_net(text: str, protocol: str, family: socket.AddressFamily) -> list[RawSocket]:
-    """Listening TCP / unconnected (bound) UDP sockets from one /proc/net table."""
-    want = _TCP_LISTEN if protocol == "tcp" else _UDP_UNCONNECTED
-    out = []
-    for line in text.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) < 10 or parts[3] != want:
-            continue
-        hex_addr, _, hex_port = parts[1].partition(":")
-        out.append(RawSocket(protocol, _address(hex_addr, family), int(hex_port, 16),
-                             int(parts[9]), int(parts[7])))
-    return out
-
-
-def read_sockets(proc: Path = PROC) -> list[RawSocket]:
-    """Every listening TCP and bound UDP socket, IPv4 and IPv6."""
-    if not (proc / "net" / "tcp").exists():
-        return _sockets_from_psutil()
-    out: list[RawSocket] = []
-    for table, family in _TABLES:
-        try:
-            text = (proc / "net" / table).read_text()
-        except OSError:  # IPv6 disabled: no tcp6/udp6 table
-            continue
-        out.extend(parse_proc_net(text, table[:3], family))
-    return out
-
-
-def _sockets_from_psutil() -> list[RawSocket]:
-    import psutil
-
-    out = []
-    for conn in psutil.net_connections(kind="inet"):
-        if not conn.laddr:
-            continue
-        tcp = conn.type == socket.SOCK_STREAM
-        if (tcp and conn.status != psutil.CONN_LISTEN) or (not tcp and conn.raddr):
-            continue
-        out.append(RawSocket("tcp" if tcp else "udp", conn.laddr.ip, conn.laddr.port, 0, None,
-                             conn.pid))
-    return out
-
-
-def socket_owners(inodes: set[int], proc: Path = PROC) -> tuple[dict[int, list[int]], bool]:
-    """inode -> pids holding it, and whether some processes' fds were hidden from us."""
-    owners: dict[int, list[int]] = defaultdict(list)
-    denied = False
-    if not inodes:
-        return owners, denied
-    with os.scandir(proc) as entries:
-        pids = [e.name for e in entries if e.name.isdigit()]
-    for pid in pids:
-        try:
-            with os.scandir(f"{proc}/{pid}/fd") as fds:
-                for fd in fds:
-                    try:
-                        link = os.readlink(fd.path)
-                    except OSError:
-                        continue
-                    if link.startswith("socket:[") and (ino := int(link[8:-1])) in inodes:
-                        owners[ino].append(int(pid))
-        except PermissionError:
-            denied = True
-        except OSError:  # the process exited meanwhile
-            continue
-    return owners, denied
-
-
-@lru_cache(maxsize=512)
-def user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-@dataclass
-class _Facts:
-    name: str = ""
-    user: str = ""
-    cmdline: str = ""
-    ppid: int = 0
-    start: float = 0.0
-    hidden: list[str] = field(default_factory=list)
-
-
-class _ProcessReader:
-    """psutil per process, cached for one scan (a server with many sockets is read once)."""
-
-    def __init__(self) -> None:
-        self.cache: dict[int, _Facts | None] = {}
-
-    def facts(self, pid: int) -> _Facts | None:
-        if pid not in self.cache:
-            self.cache[pid] = self._read(pid)
-        return self.cache[pid]
-
-    @staticmethod
-    def _read(pid: int) -> _Facts | None:
-        import psutil
-
-        try:
-            proc = psutil.Process(pid)
-            with proc.oneshot():
-                facts = _Facts(name=proc.name(), ppid=proc.ppid(), start=proc.create_time())
-                try:
-                    facts.user = proc.username()
-                except (psutil.AccessDenied, KeyError):
-                    facts.hidden.append("user")
-                try:
-                    facts.cmdline = " ".join(proc.cmdline())[:MAX_CMDLINE]
-                except psutil.AccessDenied:
-                    facts.hidden.append("cmdline")
-            return facts
-        except psutil.NoSuchProcess:
-            return None
-        except psutil.AccessDenied:
-            return _Facts(hidden=["name", "user", "cmdline"])
-
-    def lineage(self, pid: int) -> tuple[tuple[int, float], ...]:
-        chain: list[tuple[int, float]] = []
-        while pid > 0 and len(chain) < 64:
-            facts = self.facts(pid)
-            if facts is None:
-                break
-            chain.append((pid, facts.start))
-            pid = facts.ppid
-        return tuple(chain)
-
-
-def _outermost(pids: Sequence[int], reader: _ProcessReader) -> int:
-    """The holder whose parent does not hold the socket too (a master, not its workers)."""
-    held = set(pids)
-    roots = [p for p in pids if (f := reader.facts(p)) is None or f.ppid not in held]
-    return min(roots or pids)
-
-
-def build_listeners(sockets: Iterable[RawSocket], owners: dict[int, list[int]], denied: bool,
-                    describe: set[Key] | None) -> list[Listener]:
-    """One Listener per protocol/address/port; ``describe`` None means every one of them."""
-    grouped: dict[tuple[str, str, int], list[RawSocket]] = defaultdict(list)
-    for sock in sockets:
-        grouped[(sock.protocol, sock.address, sock.port)].append(sock)
-    reader = _ProcessReader()
-    out = []
-    for (protocol, address, port), socks in sorted(grouped.items(), key=lambda kv: kv[0][::-1]):
-        uid = next((s.uid for s in socks if s.uid is not None), None)
-        base = Listener(protocol, address, port, user=user_name(uid) if uid is not None else "")
-        if describe is not None and (port, protocol) not in describe:
-            out.append(base)
-            continue
-        pids = sorted({p for s in socks for p in ([s.pid] if s.pid else owners.get(s.inode, []))})
-        if not pids:
-            # Hidden fds (non-root) or a socket no process holds (kernel, other pid namespace).
-            out.append(replace(base, hidden=("pid", "name", "cmdline") if denied else ()))
-            continue
-        pid = _outermost(pids, reader)
-        facts = reader.facts(pid) or _Facts(hidden=["name", "cmdline"])
-        out.append(replace(base, pid=pid, pids=tuple(pids), name=facts.name,
-                           user=facts.user or base.user, cmdline=facts.cmdline,
-                           lineage=reader.lineage(pid), hidden=tuple(facts.hidden)))
-    return out
+from port_server.scanners.live_sockets import (
+    PROC,
+    Key,
+    build_listeners,
+    read_sockets,
+    socket_owners,
+)
 
 
 def attach_containers(listeners: list[Listener], published: list[docker_ports.Published]
@@ -247,8 +51,6 @@ def attach_containers(listeners: list[Listener], published: list[docker_ports.Pu
                                 name="dockerd", container=pub.container))
     return out
 
-
-# -- the pure half -----------------------------------------------------------------------------
 
 def _argv(command: str) -> list[str]:
     words = command.split()

@@ -1,0 +1,168 @@
+"""Live scan speed: `portctl scan --json` against a real port-server with 1,000 listening sockets.
+
+Opens LISTENERS sockets (TCP on 127.0.0.1 and ::1, plus some UDP), registers a quarter of them with
+this process's pid (so the conflict check has to find the holding processes), starts a real
+port-server on a free port with a temp data dir, and times the real `portctl` executable end to
+end. Also times the OS half in process: the kernel tables we read vs psutil.net_connections.
+Target: median <= 300 ms for `portctl scan --json` (issue 4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+TARGET_MS = 300.0
+
+
+def raise_nofile(need: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+
+
+def open_listeners(count: int) -> list[socket.socket]:
+    socks = []
+    for i in range(count):
+        if i % 10 == 9:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+        else:
+            v6 = i % 2 == 1 and socket.has_ipv6
+            s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET)
+            s.bind(("::1" if v6 else "127.0.0.1", 0))
+            s.listen(8)
+        socks.append(s)
+    return socks
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    from port_server.client import RegistryClient
+
+    port = free_port()
+    env = {**os.environ, "PORT_SERVER_HOME": str(tmp / "data"), "HOME": str(tmp),
+           "PORT_SERVER_ADDR": f"127.0.0.1:{port}"}
+    log = (tmp / "server.log").open("wb")
+    proc = subprocess.Popen([str(BIN / "port-server"), "--port", str(port)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with RegistryClient(env["PORT_SERVER_ADDR"], timeout=2) as c:
+                c.health()
+            return proc, env
+        except Exception:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"port-server did not start: {(tmp / 'server.log').read_text()}")
+
+
+def timed(fn: Callable[[], object], runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def row(name: str, times: list[float], extra: str = "") -> None:
+    times = sorted(times)
+    p90 = times[min(len(times) - 1, int(len(times) * 0.9))]
+    print(f"{name:<44} {statistics.median(times):>9.1f} {p90:>9.1f}  {extra}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--listeners", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--peers", action="store_true", help="ignored (make bench passes it)")
+    args = ap.parse_args()
+
+    import json
+
+    import psutil
+
+    from port_server.client import RegistryClient
+    from port_server.models import AllocationRequest
+    from port_server.scanners import live, live_sockets
+
+    raise_nofile(args.listeners + 256)
+    socks = open_listeners(args.listeners)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        proc, env = start_server(Path(tmp_name))
+        try:
+            # v4 and v6 sockets may share a port number: register each port/protocol once.
+            keys = {(s.getsockname()[1], "udp" if s.type == socket.SOCK_DGRAM else "tcp")
+                    for s in socks[: len(socks) // 4]}
+            with RegistryClient(env["PORT_SERVER_ADDR"]) as client:
+                for i, (port, protocol) in enumerate(sorted(keys)):
+                    client.allocate(AllocationRequest(
+                        app="bench", instance="scan", service=f"s{i}", port=port,
+                        protocol=protocol, force=True, pid=os.getpid(),
+                        command="python bench_scan.py"))
+            rows = 0
+            server_ms: list[float] = []
+
+            def portctl(*extra: str) -> Callable[[], None]:
+                def run() -> None:
+                    nonlocal rows
+                    out = subprocess.run([str(BIN / "portctl"), "scan", "--json", *extra],
+                                         env=env, capture_output=True, text=True, check=False)
+                    if out.returncode not in (0, 1):
+                        raise SystemExit(f"portctl scan failed: {out.stderr}")
+                    report = json.loads(out.stdout)
+                    rows = len(report["rows"])
+                    server_ms.append(report["elapsed_ms"])
+                return run
+
+            print(f"{args.listeners} listening sockets, {len(keys)} registered with a pid;"
+                  f" {args.runs} runs; {os.cpu_count()} cores, load average"
+                  f" {os.getloadavg()[0]:.1f}")
+            print(f"{'case':<44} {'median ms':>9} {'p90 ms':>9}")
+            portctl()()  # warm the server (first psutil import, page cache)
+            server_ms.clear()
+            plain = timed(portctl(), args.runs)
+            row("portctl scan --json (end to end)", plain,
+                f"server {statistics.median(server_ms):.1f} ms, {rows} rows")
+            server_ms.clear()
+            row("portctl scan -d --json (end to end)", timed(portctl("-d"), args.runs),
+                f"server {statistics.median(server_ms):.1f} ms, {rows} rows")
+            row("in process: sockets over netlink (used)", timed(live_sockets.read_sockets,
+                                                                 args.runs))
+            row("in process: sockets from /proc/net text", timed(live_sockets.read_proc_net,
+                                                                 args.runs))
+            row("in process: psutil.net_connections", timed(
+                lambda: psutil.net_connections("inet"), args.runs))
+            row("in process: live.scan(details=True)", timed(
+                lambda: live.scan([], details=True), args.runs))
+            median = statistics.median(plain)
+            verdict = "meets" if median <= TARGET_MS else "MISSES"
+            print(f"portctl scan --json median {median:.1f} ms: {verdict} the {TARGET_MS:.0f} ms"
+                  " target")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            for s in socks:
+                s.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
