@@ -16,12 +16,13 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).parent))
+from common import BIN, running_server, table
+
 TARGET_MS = 300.0
 
 
@@ -46,33 +47,6 @@ def open_listeners(count: int) -> list[socket.socket]:
     return socks
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    from port_server.client import RegistryClient
-
-    port = free_port()
-    env = {**os.environ, "PORT_SERVER_HOME": str(tmp / "data"), "HOME": str(tmp),
-           "PORT_SERVER_ADDR": f"127.0.0.1:{port}"}
-    log = (tmp / "server.log").open("wb")
-    proc = subprocess.Popen([str(BIN / "port-server"), "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with RegistryClient(env["PORT_SERVER_ADDR"], timeout=2) as c:
-                c.health()
-            return proc, env
-        except Exception:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit(f"port-server did not start: {(tmp / 'server.log').read_text()}")
-
-
 def timed(fn: Callable[[], object], runs: int) -> list[float]:
     out = []
     for _ in range(runs):
@@ -82,10 +56,26 @@ def timed(fn: Callable[[], object], runs: int) -> list[float]:
     return out
 
 
-def row(name: str, times: list[float], extra: str = "") -> None:
+def stats(name: str, times: list[float], extra: str = "") -> tuple[str, str, str, str]:
     times = sorted(times)
     p90 = times[min(len(times) - 1, int(len(times) * 0.9))]
-    print(f"{name:<44} {statistics.median(times):>9.1f} {p90:>9.1f}  {extra}")
+    return name, f"{statistics.median(times):.1f}", f"{p90:.1f}", extra
+
+
+def register_quarter(addr: str, socks: list[socket.socket]) -> int:
+    """Register a quarter of the sockets with this pid, so the scan must resolve holders."""
+    from port_server.client import RegistryClient
+    from port_server.models import AllocationRequest
+
+    # v4 and v6 sockets may share a port number: register each port/protocol once.
+    keys = {(s.getsockname()[1], "udp" if s.type == socket.SOCK_DGRAM else "tcp")
+            for s in socks[: len(socks) // 4]}
+    with RegistryClient(addr) as client:
+        for i, (port, protocol) in enumerate(sorted(keys)):
+            client.allocate(AllocationRequest(
+                app="bench", instance="scan", service=f"s{i}", port=port, protocol=protocol,
+                force=True, pid=os.getpid(), command="python bench_scan.py"))
+    return len(keys)
 
 
 def main() -> int:
@@ -99,24 +89,13 @@ def main() -> int:
 
     import psutil
 
-    from port_server.client import RegistryClient
-    from port_server.models import AllocationRequest
     from port_server.scanners import live, live_sockets
 
     raise_nofile(args.listeners + 256)
     socks = open_listeners(args.listeners)
-    with tempfile.TemporaryDirectory() as tmp_name:
-        proc, env = start_server(Path(tmp_name))
-        try:
-            # v4 and v6 sockets may share a port number: register each port/protocol once.
-            keys = {(s.getsockname()[1], "udp" if s.type == socket.SOCK_DGRAM else "tcp")
-                    for s in socks[: len(socks) // 4]}
-            with RegistryClient(env["PORT_SERVER_ADDR"]) as client:
-                for i, (port, protocol) in enumerate(sorted(keys)):
-                    client.allocate(AllocationRequest(
-                        app="bench", instance="scan", service=f"s{i}", port=port,
-                        protocol=protocol, force=True, pid=os.getpid(),
-                        command="python bench_scan.py"))
+    try:
+        with running_server() as (addr, env):
+            registered = register_quarter(addr, socks)
             rows = 0
             server_ms: list[float] = []
 
@@ -132,35 +111,34 @@ def main() -> int:
                     server_ms.append(report["elapsed_ms"])
                 return run
 
-            print(f"{args.listeners} listening sockets, {len(keys)} registered with a pid;"
-                  f" {args.runs} runs; {os.cpu_count()} cores, load average"
-                  f" {os.getloadavg()[0]:.1f}")
-            print(f"{'case':<44} {'median ms':>9} {'p90 ms':>9}")
             portctl()()  # warm the server (first psutil import, page cache)
             server_ms.clear()
             plain = timed(portctl(), args.runs)
-            row("portctl scan --json (end to end)", plain,
-                f"server {statistics.median(server_ms):.1f} ms, {rows} rows")
+            results = [stats("portctl scan --json (end to end)", plain,
+                             f"server {statistics.median(server_ms):.1f} ms, {rows} rows")]
             server_ms.clear()
-            row("portctl scan -d --json (end to end)", timed(portctl("-d"), args.runs),
-                f"server {statistics.median(server_ms):.1f} ms, {rows} rows")
-            row("in process: sockets over netlink (used)", timed(live_sockets.read_sockets,
-                                                                 args.runs))
-            row("in process: sockets from /proc/net text", timed(live_sockets.read_proc_net,
-                                                                 args.runs))
-            row("in process: psutil.net_connections", timed(
-                lambda: psutil.net_connections("inet"), args.runs))
-            row("in process: live.scan(details=True)", timed(
-                lambda: live.scan([], details=True), args.runs))
-            median = statistics.median(plain)
-            verdict = "meets" if median <= TARGET_MS else "MISSES"
-            print(f"portctl scan --json median {median:.1f} ms: {verdict} the {TARGET_MS:.0f} ms"
-                  " target")
-        finally:
-            proc.terminate()
-            proc.wait(10)
-            for s in socks:
-                s.close()
+            results.append(stats("portctl scan -d --json (end to end)",
+                                 timed(portctl("-d"), args.runs),
+                                 f"server {statistics.median(server_ms):.1f} ms, {rows} rows"))
+        results += [
+            stats("in process: sockets over netlink (used)",
+                  timed(live_sockets.read_sockets, args.runs)),
+            stats("in process: sockets from /proc/net text",
+                  timed(live_sockets.read_proc_net, args.runs)),
+            stats("in process: psutil.net_connections",
+                  timed(lambda: psutil.net_connections("inet"), args.runs)),
+            stats("in process: live.scan(details=True)",
+                  timed(lambda: live.scan([], details=True), args.runs)),
+        ]
+    finally:
+        for s in socks:
+            s.close()
+    print(f"{args.listeners} listening sockets, {registered} registered with a pid;"
+          f" {args.runs} runs; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    table(("case", "median ms", "p90 ms", "note"), results)
+    median = statistics.median(plain)
+    verdict = "meets" if median <= TARGET_MS else "MISSES"
+    print(f"portctl scan --json median {median:.1f} ms: {verdict} the {TARGET_MS:.0f} ms target")
     return 0
 
 
