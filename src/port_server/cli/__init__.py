@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from port_server.client import RegistryClient
 
 #: Command modules, in the order their commands appear in --help.
-COMMAND_MODULES = ("allocations", "daemon_ctl", "sync", "scan")
+COMMAND_MODULES = ("allocations", "daemon_ctl", "sync", "scan", "project")
 
 
 class Context:

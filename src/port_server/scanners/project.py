@@ -1,0 +1,174 @@
+"""Walk a project tree and run every matching scanner from ``SCANNERS`` on each file.
+
+Skips ``.git``, ``node_modules``, ``vendor``, virtualenvs (any folder with a ``pyvenv.cfg``, and the
+usual names) and whatever the project's ``.gitignore`` files ignore; never follows a symlink out of
+the tree (nor a symlinked folder at all, which also rules out cycles); skips binary files and files
+over ``MAX_FILE_BYTES`` with a note; a file a scanner cannot parse is reported with its path and the
+parse error, and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from port_server.models import PortClaim
+from port_server.scanners import SCANNERS, gitignore
+from port_server.scanners.base import ScanError, Scanner, SourceFile
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+SKIP_DIRS = frozenset({
+    ".git", ".hg", ".svn", "node_modules", "vendor", "bower_components", ".venv", "venv",
+    "virtualenv", ".virtualenv", ".tox", ".nox", "__pycache__", ".mypy_cache", ".pytest_cache",
+    ".ruff_cache", "site-packages", ".direnv", ".pnpm-store", ".yarn",
+})
+
+
+@dataclass(frozen=True)
+class ScanProblem:
+    file: str
+    error: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"file": self.file, "error": self.error}
+
+
+@dataclass
+class ScanResult:
+    claims: list[PortClaim] = field(default_factory=list)
+    problems: list[ScanProblem] = field(default_factory=list)
+    notes: list[ScanProblem] = field(default_factory=list)
+    files_seen: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"claims": [c.to_dict() for c in self.claims],
+                "problems": [p.to_dict() for p in self.problems],
+                "notes": [n.to_dict() for n in self.notes]}
+
+
+def scan_project(root: Path | str, environ: Mapping[str, str] | None = None,
+                 scanners: tuple[Scanner, ...] = SCANNERS) -> ScanResult:
+    """Every host-port claim under ``root``; ``environ`` (default: the process environment)
+    overrides each compose file's sibling ``.env``, as compose does."""
+    top = Path(root).resolve()
+    env = dict(os.environ if environ is None else environ)
+    result = ScanResult()
+    dotenv_cache: dict[str, dict[str, str]] = {}
+    for rel, path in _walk(top, result):
+        result.files_seen += 1
+        matching = [s for s in scanners if s.matches(rel)]
+        if not matching:
+            continue
+        text = _read(path, rel, result)
+        if text is None:
+            continue
+        for scanner in matching:
+            variables: Mapping[str, str] = {}
+            if scanner.wants_env:
+                variables = {**_sibling_dotenv(path.parent, dotenv_cache), **env}
+            try:
+                result.claims.extend(scanner.scan(SourceFile(rel, text, variables)))
+            except ScanError as exc:
+                result.claims.extend(exc.claims)
+                result.problems.append(ScanProblem(rel, str(exc)))
+            except RecursionError:
+                result.problems.append(ScanProblem(rel, "nested too deeply to parse"))
+    result.claims.sort(key=lambda c: (c.file, c.line))
+    return result
+
+
+def _sibling_dotenv(folder: Path, cache: dict[str, dict[str, str]]) -> dict[str, str]:
+    from port_server.scanners.env_file import parse_dotenv
+
+    key = str(folder)
+    if key not in cache:
+        try:
+            data = (folder / ".env").read_bytes()[:MAX_FILE_BYTES]
+            cache[key] = parse_dotenv(data.decode("utf-8", errors="replace"))
+        except OSError:
+            cache[key] = {}
+    return cache[key]
+
+
+def _read(path: Path, rel: str, result: ScanResult) -> str | None:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            result.notes.append(ScanProblem(rel, f"skipped: {size} bytes is over the"
+                                                 f" {MAX_FILE_BYTES // (1024 * 1024)} MiB limit"))
+            return None
+        data = path.read_bytes()
+    except OSError as exc:
+        result.problems.append(ScanProblem(rel, f"cannot read: {exc.strerror or exc}"))
+        return None
+    if b"\0" in data[:8192]:
+        return None  # binary
+    return data.decode("utf-8", errors="replace")
+
+
+def _walk(top: Path, result: ScanResult) -> list[tuple[str, Path]]:
+    """(posix path relative to ``top``, path) for every file to consider, in a stable order."""
+    out: list[tuple[str, Path]] = []
+    # Each stack entry: folder, its path relative to top, the .gitignore rule lists in force.
+    stack: list[tuple[str, str, list[tuple[str, list[gitignore.Rule]]]]] = [(str(top), "", [])]
+    while stack:
+        folder, rel_folder, rule_sets = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            result.problems.append(ScanProblem(rel_folder or ".", f"cannot list: {exc.strerror}"))
+            continue
+        names = {e.name for e in entries}
+        if "pyvenv.cfg" in names and rel_folder:
+            continue
+        if ".gitignore" in names:
+            try:
+                with open(os.path.join(folder, ".gitignore"), encoding="utf-8",
+                          errors="replace") as fh:
+                    rule_sets = [*rule_sets, (rel_folder, gitignore.parse(fh.read()))]
+            except OSError:
+                pass
+        subdirs = []
+        for entry in entries:
+            rel = f"{rel_folder}/{entry.name}" if rel_folder else entry.name
+            try:
+                is_link = entry.is_symlink()
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_dir and entry.name in SKIP_DIRS:
+                continue
+            if _ignored(rule_sets, rel, is_dir):
+                continue
+            if is_dir:
+                subdirs.append((entry.path, rel, rule_sets))
+            elif is_link:
+                target = _link_target_inside(top, entry.path)
+                if target is None:
+                    result.notes.append(ScanProblem(rel, "skipped: symlink points outside the"
+                                                         " project (or is broken)"))
+                elif target.is_file():
+                    out.append((rel, target))
+            elif entry.is_file(follow_symlinks=False):
+                out.append((rel, Path(entry.path)))
+        stack.extend(reversed(subdirs))
+    return out
+
+
+def _ignored(rule_sets: list[tuple[str, list[gitignore.Rule]]], rel: str, is_dir: bool) -> bool:
+    verdict = False
+    for base, rules in rule_sets:
+        sub = rel[len(base) + 1:] if base else rel
+        verdict = gitignore.ignored(rules, sub, is_dir, verdict)
+    return verdict
+
+
+def _link_target_inside(top: Path, path: str) -> Path | None:
+    try:
+        target = Path(path).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return target if target.is_relative_to(top) else None

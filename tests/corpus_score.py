@@ -1,0 +1,106 @@
+"""Score the project scanner against the shared corpus's hand-made labels (../shared/corpus).
+
+A label row is (project, file, port, protocol); rows whose note says ``ambiguous`` are optional:
+finding them is not a false positive, missing them is not a false negative. ``host-network`` rows
+match the scanner's ``network_mode: host`` flag claims; negative projects (port ``-``) expect none.
+Run directly (``python tests/corpus_score.py``) to print every difference.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def corpus_dir() -> Path:
+    """../shared/corpus beside the repository (a linked worktree: beside the main checkout)."""
+    for base in (REPO.parent, REPO.parent.parent):
+        candidate = base / "shared" / "corpus"
+        if (candidate / "labels.tsv").is_file():
+            return candidate
+    raise FileNotFoundError(f"no shared/corpus/labels.tsv beside {REPO}")
+
+
+Key = tuple[str, str, str, str]
+
+
+@dataclass
+class Score:
+    required: set[Key] = field(default_factory=set)
+    optional: set[Key] = field(default_factory=set)
+    predicted: set[Key] = field(default_factory=set)
+
+    @property
+    def true_positives(self) -> set[Key]:
+        return self.predicted & self.required
+
+    @property
+    def false_positives(self) -> set[Key]:
+        return self.predicted - self.required - self.optional
+
+    @property
+    def false_negatives(self) -> set[Key]:
+        return self.required - self.predicted
+
+    @property
+    def precision(self) -> float:
+        counted = len(self.true_positives) + len(self.false_positives)
+        return len(self.true_positives) / counted if counted else 1.0
+
+    @property
+    def recall(self) -> float:
+        return len(self.true_positives) / len(self.required) if self.required else 1.0
+
+
+def load_labels(corpus: Path) -> tuple[set[Key], set[Key], set[str]]:
+    required: set[Key] = set()
+    optional: set[Key] = set()
+    projects: set[str] = set()
+    with (corpus / "labels.tsv").open(newline="") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            project = row["project_dir"]
+            projects.add(project)
+            if row["host_port"] == "-":
+                continue
+            port = row["host_port"]
+            protocol = "" if port == "host-network" else (row["protocol"] or "tcp")
+            key = (project, row["file"], port, protocol)
+            (optional if "ambiguous" in (row["note"] or "") else required).add(key)
+    return required, optional - required, projects
+
+
+def score_corpus(corpus: Path | None = None) -> Score:
+    from port_server.scanners.project import scan_project
+
+    corpus = corpus or corpus_dir()
+    required, optional, projects = load_labels(corpus)
+    score = Score(required=required, optional=optional)
+    for project in sorted(projects):
+        result = scan_project(corpus / "projects" / project, environ={})
+        for claim in result.claims:
+            if claim.network_mode_host:
+                score.predicted.add((project, claim.file, "host-network", ""))
+            elif claim.host_port is not None:
+                score.predicted.add((project, claim.file, str(claim.host_port), claim.protocol))
+    return score
+
+
+def main() -> int:
+    score = score_corpus()
+    for key in sorted(score.false_positives):
+        print("FP", *key)
+    for key in sorted(score.false_negatives):
+        print("FN", *key)
+    print(f"precision {score.precision:.3f} recall {score.recall:.3f} "
+          f"(tp {len(score.true_positives)}, fp {len(score.false_positives)}, "
+          f"fn {len(score.false_negatives)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO / "src"))
+    sys.exit(main())

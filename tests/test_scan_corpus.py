@@ -1,0 +1,30 @@
+"""The scanner against the shared corpus of real projects (../shared/corpus, labels.tsv).
+
+Precision and recall over (project, file, port, protocol), ``ambiguous`` rows optional; see
+corpus_score.py, which also prints every difference when run directly.
+"""
+
+from __future__ import annotations
+
+from corpus_score import corpus_dir, score_corpus
+from port_server.scanners.project import scan_project
+
+
+def test_corpus_precision_and_recall() -> None:
+    score = score_corpus()
+    assert len(score.required) > 150  # the labels were read
+    assert score.false_positives == set()
+    assert score.false_negatives == set()
+    assert score.precision == 1.0 and score.recall == 1.0
+
+
+def test_corpus_scans_without_problems() -> None:
+    projects = sorted((corpus_dir() / "projects").iterdir())
+    assert len(projects) > 30
+    for project in projects:
+        result = scan_project(project, environ={})
+        assert result.problems == [], project.name
+        for claim in result.claims:
+            assert claim.kind in ("compose", "npm", "env", "make", "script")
+            assert claim.line >= 1
+            assert not claim.file.startswith("/")
