@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from port_server.cli import output
 from port_server.errors import EXIT_ERROR, EXIT_OK, InvalidInput, PortServerError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from port_server.cli import Context
     from port_server.cli.project_plan import PlannedPort
     from port_server.client import RegistryClient
@@ -100,8 +101,14 @@ def identity(args: argparse.Namespace, folder: Path) -> tuple[str, str]:
     return app, instance
 
 
+def project_path(text: str) -> Path:
+    from pathlib import Path  # lazily: portctl's start-up path stays light
+
+    return Path(text)
+
+
 def project_dir(text: str) -> Path:
-    folder = Path(text)
+    folder = project_path(text)
     if not folder.is_dir():
         raise InvalidInput(f"DIR {text!r} is not a directory; give the project's folder",
                            field="dir")
@@ -229,11 +236,11 @@ def cmd_env(args: argparse.Namespace, ctx: Context) -> int:
     from port_server.cli.project_plan import env_var_for
 
     overrides = parse_var_overrides(args.var)
-    app, instance = identity(args, Path.cwd())
+    app, instance = identity(args, project_path(".").resolve())
     allocs = sorted(ctx.client.list(allocation_filter(app, instance)), key=lambda a: a.service)
     values = {overrides.get(a.service) or env_var_for(a.service): a.port for a in allocs}
     if args.write:
-        write_env_file(Path(args.write), values, announce=not args.json)
+        write_env_file(project_path(args.write), values, announce=not args.json)
     if args.json:
         output.as_json(values)
     elif not args.write:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from port_server.cli import output
 from port_server.errors import EXIT_ERROR, EXIT_OK, InvalidInput
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from port_server.cli import Context
     from port_server.client import RegistryClient
     from port_server.models import Allocation, PortClaim
@@ -61,6 +62,7 @@ def cmd_up(args: argparse.Namespace, ctx: Context) -> int:
         allocation_filter,
         identity,
         project_dir,
+        project_path,
         write_env_file,
     )
 
@@ -88,7 +90,7 @@ def cmd_up(args: argparse.Namespace, ctx: Context) -> int:
         outcomes.append(outcome)
         if var and outcome["port"]:
             env_values[str(var)] = int(outcome["port"])
-    env_path = Path(args.env_file) if args.env_file else folder / ".env"
+    env_path = project_path(args.env_file) if args.env_file else folder / ".env"
     if env_values:
         write_env_file(env_path, env_values, announce=not args.json)
         for var, port in env_values.items():
