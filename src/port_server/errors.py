@@ -18,6 +18,7 @@ turns the class into an exit code in exactly one place (``cli/__init__.py``).
     ├── PermissionDenied            403  exit 1  permission_denied
     ├── Unauthorized                401  exit 1  unauthorized
     ├── StoreUnavailable            503  exit 1  store_unavailable
+    ├── FeatureUnavailable          501  exit 1  feature_unavailable  (an optional extra is missing)
     ├── ServerUnreachable           ---  exit 3  server_unreachable   (client side only)
     ├── ProtocolError               ---  exit 1  protocol_error       (client side only)
     ├── UpstreamError               502  exit 1  upstream_error       (a third-party API: Dokploy)
@@ -123,6 +124,13 @@ class StoreUnavailable(PortServerError):
     code = "store_unavailable"
     http_status = 503
     retry_after = 2
+
+
+class FeatureUnavailable(PortServerError):
+    """The server runs without an optional extra the request needs (e.g. ``metrics``)."""
+
+    code = "feature_unavailable"
+    http_status = 501
 
 
 class ServerUnreachable(PortServerError):

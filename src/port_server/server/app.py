@@ -93,7 +93,7 @@ class BodyLimit:
 
 
 def create_app(service: RegistryService, settings: Settings) -> FastAPI:
-    from port_server.server import api, api_scan, api_sync
+    from port_server.server import api, api_scan, api_sync, dashboard, metrics
 
     app = FastAPI(
         title="port-server",
@@ -132,5 +132,9 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(api_sync.router)
     app.include_router(api_scan.router)
+    app.include_router(dashboard.router)
+    app.include_router(metrics.router)
     app.add_middleware(BodyLimit, path_limits={"/v1/sync/": api_sync.SYNC_BODY_LIMIT})
+    # Last, so it is the outermost middleware and counts every answer, refusals included.
+    metrics.install(app, service)
     return app

@@ -1,0 +1,607 @@
+// port-server dashboard: a plain client of the JSON API. No framework, no build step, no external
+// assets. Every value from the server is put into the page with textContent (never innerHTML), and
+// links are only made for http(s) URLs, so stored text can never become markup or script.
+"use strict";
+
+// Auto-refresh period; `?refresh=SECONDS` in the address changes it (at least one second).
+const REFRESH_MS = Math.max(1, Number(new URLSearchParams(location.search).get("refresh")) || 5) * 1000;
+const STATE_RANK = { conflict: 0, down: 1, unknown: 2, unregistered: 3, ok: 4 };
+const STATE_TEXT = {
+  ok: "ok", down: "down", conflict: "conflict", unregistered: "unregistered", unknown: "not seen",
+};
+const COLUMNS = [
+  { key: "port", label: "Port", numeric: true },
+  { key: "service", label: "Service" },
+  { key: "type", label: "Type" },
+  { key: "owner", label: "Owner" },
+  { key: "environment", label: "Environment" },
+  { key: "status", label: "Status" },
+  { key: "url", label: "URL" },
+  { key: "state", label: "Live" },
+];
+// field:value words in the filter box; several names for the same column.
+const FILTER_FIELDS = {
+  app: "app", instance: "instance", service: "service", port: "port", type: "type",
+  owner: "owner", env: "environment", environment: "environment", status: "status",
+  state: "state", live: "state", url: "url", note: "note", source: "source",
+  proto: "protocol", protocol: "protocol", process: "process", user: "user",
+};
+
+const view = {
+  allocations: [],
+  pools: [],
+  scan: { available: false, reason: "not loaded yet", rows: [] },
+  info: null,
+  filter: "",
+  sort: { key: "port", dir: "asc" },
+  loading: false,
+  loadedAt: null,
+  timer: null,
+};
+
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false || child === "") continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+// ---- talking to the API ----------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(message, status, code) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function api(method, path, body) {
+  const init = { method, headers: { Accept: "application/json" }, cache: "no-store",
+                 credentials: "same-origin" };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (err) {
+    throw new ApiError(`the server did not answer (${err.message})`, 0, "server_unreachable");
+  }
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = null; }
+  }
+  if (!res.ok) {
+    const message = (data && (data.message || data.error)) || `HTTP ${res.status}`;
+    throw new ApiError(message, res.status, data && data.code);
+  }
+  return data;
+}
+
+function processesOf(row) {
+  if (Array.isArray(row.processes)) return row.processes.filter(Boolean);
+  if (row.process && typeof row.process === "object") return [row.process];
+  return [];
+}
+
+function scanRowFrom(raw) {
+  const alloc = raw.allocation && typeof raw.allocation === "object" ? raw.allocation : {};
+  const procs = processesOf(raw);
+  const first = procs[0] || {};
+  const addresses = Array.isArray(raw.addresses) ? raw.addresses.join(", ")
+    : (raw.address || raw.bind || raw.local_address || "");
+  const container = raw.container && typeof raw.container === "object" ? raw.container : {};
+  return {
+    port: Number(raw.port),
+    protocol: String(raw.protocol || "tcp").toLowerCase(),
+    state: String(raw.state || "unknown").toLowerCase(),
+    allocationId: raw.allocation_id ?? alloc.id ?? null,
+    app: raw.app || alloc.app || "",
+    instance: raw.instance || alloc.instance || "",
+    service: raw.service || alloc.service || "",
+    address: String(addresses),
+    pid: first.pid ?? raw.pid ?? null,
+    process: first.name || raw.process_name || "",
+    user: first.user || raw.user || "",
+    command: first.cmdline || raw.command || raw.cmdline || "",
+    hidden: first.pid === null || Boolean(raw.hidden),
+    containerName: container.name || raw.container_name || "",
+    composeProject: container.project || container.compose_project || raw.compose_project || "",
+    composeService: container.service || container.compose_service || raw.compose_service || "",
+  };
+}
+
+// A server without the live scan is asked again only now and then (it may be upgraded).
+const SCAN_RETRY_MS = 60000;
+let scanMissingSince = 0;
+
+async function loadScan() {
+  if (scanMissingSince && Date.now() - scanMissingSince < SCAN_RETRY_MS) return view.scan;
+  try {
+    const data = await api("GET", "/v1/scan");
+    scanMissingSince = 0;
+    const rows = Array.isArray(data) ? data : (data && (data.rows || data.ports || data.results)) || [];
+    const at = (data && !Array.isArray(data) && (data.scanned_at || data.time)) || null;
+    return { available: true, reason: "", rows: rows.map(scanRowFrom), at };
+  } catch (err) {
+    // Servers without the live scan still get a working dashboard, just without live states.
+    const missing = [404, 405, 501].includes(err.status);
+    scanMissingSince = missing ? Date.now() : 0;
+    return { available: false, rows: [],
+             reason: missing ? "not available on this server" : `failed: ${err.message}` };
+  }
+}
+
+async function load() {
+  if (view.loading) return;
+  view.loading = true;
+  $("#refresh-now").setAttribute("aria-busy", "true");
+  try {
+    const infoPromise = view.info ? Promise.resolve(view.info)
+      : api("GET", "/v1/info").catch(() => null);
+    const [allocations, pools, scan, info] = await Promise.all([
+      api("GET", "/v1/allocations"), api("GET", "/v1/pools"), loadScan(), infoPromise]);
+    view.allocations = Array.isArray(allocations) ? allocations : [];
+    view.pools = Array.isArray(pools) ? pools : [];
+    view.scan = scan;
+    view.info = info;
+    view.loadedAt = new Date();
+    showError("");
+  } catch (err) {
+    showError(`Could not load the registry: ${err.message}`);
+  } finally {
+    view.loading = false;
+    $("#refresh-now").removeAttribute("aria-busy");
+  }
+  render();
+}
+
+// ---- the model the tables show ----------------------------------------------------------------
+
+function liveStates() {
+  const byId = new Map();
+  const byPort = new Map();
+  for (const row of view.scan.rows) {
+    if (row.state === "unregistered") continue;
+    const keep = (map, key) => {
+      const old = map.get(key);
+      if (!old || STATE_RANK[row.state] < STATE_RANK[old]) map.set(key, row.state);
+    };
+    if (row.allocationId !== null) keep(byId, row.allocationId);
+    keep(byPort, `${row.port}/${row.protocol}`);
+  }
+  return (a) => {
+    if (!view.scan.available) return "";
+    return byId.get(a.id) || byPort.get(`${a.port}/${a.protocol || "tcp"}`) || "unknown";
+  };
+}
+
+function records() {
+  const stateOf = liveStates();
+  return view.allocations.map((a) => ({ ...a, state: stateOf(a) }));
+}
+
+function unregisteredRows() {
+  return view.scan.rows.filter((r) => r.state === "unregistered")
+    .map((r) => ({ ...r, app: "", instance: "", service: "" }));
+}
+
+function matches(record, words) {
+  for (const word of words) {
+    const colon = word.indexOf(":");
+    const field = colon > 0 ? FILTER_FIELDS[word.slice(0, colon)] : undefined;
+    if (field) {
+      const want = word.slice(colon + 1);
+      if (!String(record[field] ?? "").toLowerCase().includes(want)) return false;
+      continue;
+    }
+    const hay = [record.app, record.instance, record.service, record.port, record.type,
+      record.owner, record.environment, record.status, record.url, record.note, record.state,
+      record.protocol, record.process, record.user, record.command, record.address]
+      .map((v) => String(v ?? "")).join("\n").toLowerCase();
+    if (!hay.includes(word)) return false;
+  }
+  return true;
+}
+
+function filterWords() {
+  return view.filter.trim().toLowerCase().split(/\s+/).filter(Boolean);
+}
+
+function compare(a, b) {
+  const { key, dir } = view.sort;
+  const sign = dir === "desc" ? -1 : 1;
+  let diff;
+  if (key === "port") diff = a.port - b.port;
+  else if (key === "state") diff = (STATE_RANK[a.state] ?? 9) - (STATE_RANK[b.state] ?? 9);
+  else {
+    const x = String(a[key] ?? ""); const y = String(b[key] ?? "");
+    // Empty cells go last whichever way the column is sorted.
+    if (!x !== !y) return x ? -1 : 1;
+    diff = x.localeCompare(y, undefined, { numeric: true, sensitivity: "base" });
+  }
+  return sign * diff || a.port - b.port;
+}
+
+// ---- rendering --------------------------------------------------------------------------------
+
+function badge(state) {
+  if (!state) return el("span", { class: "badge none", title: "live scan not available" }, "—");
+  return el("span", { class: `badge ${state}` }, STATE_TEXT[state] || state);
+}
+
+function urlCell(url) {
+  if (!url) return "";
+  if (/^https?:\/\//i.test(url)) {
+    return el("a", { href: url, target: "_blank", rel: "noopener noreferrer" },
+      url.replace(/^https?:\/\//i, ""));
+  }
+  return url;
+}
+
+function sortHeader(col, scope) {
+  const active = view.sort.key === col.key;
+  const dir = active ? view.sort.dir : null;
+  const arrow = active ? (dir === "asc" ? "▲" : "▼") : "↕";
+  return el("th", { scope: "col", class: `col-${col.key}${col.numeric ? " num" : ""}`,
+                    "aria-sort": active ? (dir === "asc" ? "ascending" : "descending") : "none" },
+    el("button", { type: "button", class: "sort", "data-focus-key": `sort-${scope}-${col.key}`,
+                   onclick: () => setSort(col.key) },
+      col.label, el("span", { class: "arrow", "aria-hidden": "true" }, arrow)));
+}
+
+function allocationRow(r) {
+  const who = `${r.app}/${r.instance}/${r.service}`;
+  const cells = {
+    port: el("span", { class: "port" }, String(r.port),
+      r.protocol && r.protocol !== "tcp" ? el("span", { class: "proto" }, `/${r.protocol}`) : null,
+      r.protected ? el("span", { class: "tag", title: "protected" }, "protected") : null),
+    service: r.service,
+    type: r.type,
+    owner: r.owner,
+    environment: r.environment,
+    status: r.status || r.note
+      ? el("span", {}, r.status, r.note ? el("span", { class: "note" }, r.note) : null) : "",
+    url: urlCell(r.url),
+    state: badge(r.state),
+  };
+  const row = el("tr", { "data-id": r.id, "data-port": r.port },
+    COLUMNS.map((c) => el("td", { "data-label": c.label, class: c.numeric ? "num" : null },
+      cells[c.key])));
+  row.append(el("td", { class: "actions", "data-label": "Actions" },
+    el("button", { type: "button", class: "secondary", "data-focus-key": `edit-${r.id}`,
+                   "aria-label": `Update status or note of ${who} (port ${r.port})`,
+                   onclick: () => editAllocation(r) }, "Edit"),
+    el("button", { type: "button", class: "danger", "data-focus-key": `release-${r.id}`,
+                   "aria-label": `Release port ${r.port} of ${who}`,
+                   onclick: () => releaseAllocation(r) }, "Release")));
+  return row;
+}
+
+function renderGroups(rows) {
+  const groups = new Map();
+  for (const r of rows) {
+    const key = `${r.app}\u0000${r.instance}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(r);
+  }
+  const keys = [...groups.keys()].sort((a, b) => a.localeCompare(b));
+  const out = keys.map((key, i) => {
+    const items = groups.get(key).sort(compare);
+    const [app, instance] = key.split("\u0000");
+    const headingId = `group-${i}`;
+    const bad = items.filter((r) => r.state === "down" || r.state === "conflict").length;
+    return el("section", { class: "group", "aria-labelledby": headingId, "data-app": app,
+                           "data-instance": instance },
+      el("h3", { id: headingId },
+        el("span", { class: "app" }, app), el("span", { class: "sep", "aria-hidden": "true" }, " / "),
+        el("span", { class: "visually-hidden" }, " instance "),
+        el("span", { class: "instance" }, instance),
+        el("span", { class: "count" }, `${items.length} port${items.length === 1 ? "" : "s"}`),
+        bad ? el("span", { class: "badge down" }, `${bad} need attention`) : null),
+      el("div", { class: "table-wrap" },
+        el("table", { class: "allocs" },
+          el("caption", { class: "visually-hidden" }, `Ports of ${app} / ${instance}`),
+          el("thead", {}, el("tr", {}, COLUMNS.map((c) => sortHeader(c, `${app}/${instance}`)),
+            el("th", { scope: "col", class: "col-actions" },
+              el("span", { class: "visually-hidden" }, "Actions")))),
+          el("tbody", {}, items.map(allocationRow)))));
+  });
+  if (!out.length) {
+    out.push(el("p", { class: "empty" }, view.allocations.length
+      ? "No allocation matches the filter." : "No ports are allocated yet. Try `portctl allocate`."));
+  }
+  $("#groups").replaceChildren(...out);
+}
+
+function renderUnregistered(rows) {
+  const box = $("#unregistered");
+  if (!view.scan.available) {
+    box.replaceChildren(el("p", { class: "empty" },
+      `Live scan ${view.scan.reason}; unregistered listeners appear here once it is.`));
+    return;
+  }
+  if (!rows.length) {
+    box.replaceChildren(el("p", { class: "empty" }, unregisteredRows().length
+      ? "No unregistered listener matches the filter." : "Every listening port is registered."));
+    return;
+  }
+  const head = ["Port", "Address", "Process", "User", "Command"];
+  const body = rows.sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol))
+    .map((r) => {
+      const proc = r.hidden && !r.process ? el("span", { class: "muted" }, "hidden")
+        : `${r.process || "?"}${r.pid ? ` (pid ${r.pid})` : ""}`;
+      return el("tr", { "data-port": r.port },
+        el("td", { "data-label": "Port", class: "num" }, `${r.port}/${r.protocol}`),
+        el("td", { "data-label": "Address" }, r.address),
+        el("td", { "data-label": "Process" }, proc,
+          r.containerName ? el("span", { class: "note" }, `container ${r.containerName}`) : null),
+        el("td", { "data-label": "User" }, r.user),
+        el("td", { "data-label": "Command", class: "command", title: r.command }, r.command),
+        el("td", { class: "actions", "data-label": "Actions" },
+          el("button", { type: "button", "data-focus-key": `adopt-${r.port}-${r.protocol}`,
+                         "aria-label": `Adopt port ${r.port}/${r.protocol}`,
+                         onclick: () => adoptListener(r) }, "Adopt")));
+    });
+  box.replaceChildren(el("div", { class: "table-wrap" },
+    el("table", {},
+      el("caption", { class: "visually-hidden" }, "Listening ports nobody registered"),
+      el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)),
+        el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, "Actions")))),
+      el("tbody", {}, body))));
+}
+
+function renderPools() {
+  const items = view.pools.map((p) => {
+    const size = Math.max(1, Number(p.size) || 1);
+    const reserved = Math.max(0, size - p.used - p.free);
+    const used = el("span", { class: "used" });
+    used.style.width = `${(100 * p.used) / size}%`;
+    const excluded = el("span", { class: "excluded" });
+    excluded.style.width = `${(100 * reserved) / size}%`;
+    return el("li", { class: "pool", "data-pool": p.name },
+      el("div", { class: "pool-head" },
+        el("span", { class: "pool-name" }, p.name),
+        el("span", { class: "pool-range" }, `${p.lo}–${p.hi}`),
+        el("span", { class: "pool-figures" },
+          `${p.used} used · ${p.free} free${reserved ? ` · ${reserved} skipped` : ""}`)),
+      el("div", { class: "bar", "aria-hidden": "true" }, used, excluded));
+  });
+  $("#pools").replaceChildren(...items);
+}
+
+function renderSummary(rows, unregistered) {
+  const counts = { ok: 0, down: 0, conflict: 0, unknown: 0 };
+  for (const r of rows) if (r.state in counts) counts[r.state] += 1;
+  const apps = new Set(rows.map((r) => r.app)).size;
+  const items = [el("li", {}, el("strong", {}, String(rows.length)), " allocations in ",
+    el("strong", {}, String(apps)), ` app${apps === 1 ? "" : "s"}`)];
+  if (view.scan.available) {
+    const shown = [["ok", counts.ok], ["down", counts.down], ["conflict", counts.conflict],
+      ["unregistered", unregistered.length]];
+    for (const [state, n] of shown) {
+      items.push(el("li", {}, el("button", {
+        type: "button", class: `badge ${state} filter-chip`, "data-focus-key": `chip-${state}`,
+        "aria-label": `${n} ${STATE_TEXT[state]}; show only these`,
+        onclick: () => setFilter(`state:${state}`) }, `${n} ${STATE_TEXT[state]}`)));
+    }
+  }
+  $("#summary").replaceChildren(...items);
+  const scanText = view.scan.available
+    ? `Live scan${view.scan.at ? ` at ${new Date(view.scan.at).toLocaleTimeString()}` : ""}:`
+      + ` ${view.scan.rows.length} ports seen.`
+    : `Live scan ${view.scan.reason}: live states are not shown.`;
+  $("#scan-info").textContent = scanText;
+}
+
+function render() {
+  const focusKey = document.activeElement && document.activeElement.dataset
+    ? document.activeElement.dataset.focusKey : undefined;
+  const words = filterWords();
+  const all = records();
+  const rows = all.filter((r) => matches(r, words));
+  const unregistered = unregisteredRows();
+  renderSummary(all, unregistered);
+  renderPools();
+  $("#sort-select").value = `${view.sort.key}:${view.sort.dir}`;
+  renderGroups(rows);
+  renderUnregistered(unregistered.filter((r) => matches(r, words)));
+  $("#match-count").textContent = words.length
+    ? `${rows.length} of ${all.length} allocations match.` : "";
+  if (view.info) {
+    const store = view.info.store ? ` · ${view.info.store.replace(/Store$/, "")}` : "";
+    $("#host-info").textContent = `${view.info.host} · v${view.info.version}${store}`;
+  }
+  if (view.loadedAt) $("#updated").textContent = `Updated ${view.loadedAt.toLocaleTimeString()}`;
+  if (focusKey) {
+    const again = [...document.querySelectorAll("[data-focus-key]")]
+      .find((node) => node.dataset.focusKey === focusKey);
+    if (again) again.focus();
+  }
+}
+
+// ---- messages ---------------------------------------------------------------------------------
+
+function notice(text) {
+  $("#notice").textContent = text;
+}
+
+function showError(text) {
+  const box = $("#error");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+// ---- filter, sort, and the address bar (so a reload or a shared link keeps them) -------------
+
+function saveToUrl() {
+  const params = new URLSearchParams(location.search);
+  for (const name of ["q", "sort", "dir"]) params.delete(name);
+  if (view.filter) params.set("q", view.filter);
+  if (view.sort.key !== "port" || view.sort.dir !== "asc") {
+    params.set("sort", view.sort.key);
+    params.set("dir", view.sort.dir);
+  }
+  const query = params.toString();
+  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+}
+
+function loadFromUrl() {
+  const params = new URLSearchParams(location.search);
+  view.filter = params.get("q") || "";
+  const key = params.get("sort");
+  if (key && COLUMNS.some((c) => c.key === key)) {
+    view.sort = { key, dir: params.get("dir") === "desc" ? "desc" : "asc" };
+  }
+  $("#filter").value = view.filter;
+}
+
+function setSort(key, dir) {
+  const same = view.sort.key === key;
+  view.sort = { key, dir: dir || (same && view.sort.dir === "asc" ? "desc" : "asc") };
+  saveToUrl();
+  render();
+}
+
+// Phone width hides the table headers, so the sort order is also a select there.
+function fillSortSelect() {
+  const select = $("#sort-select");
+  for (const col of COLUMNS) {
+    select.append(el("option", { value: `${col.key}:asc` }, `${col.label} (ascending)`),
+      el("option", { value: `${col.key}:desc` }, `${col.label} (descending)`));
+  }
+  select.addEventListener("change", () => {
+    const [key, dir] = select.value.split(":");
+    setSort(key, dir);
+  });
+}
+
+function setFilter(text) {
+  view.filter = text;
+  $("#filter").value = text;
+  saveToUrl();
+  render();
+}
+
+// ---- actions: each asks first, then goes through the JSON API ---------------------------------
+
+function ask(dialog) {
+  return new Promise((resolve) => {
+    dialog.returnValue = "";
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.showModal();
+  });
+}
+
+async function act(doing, call, done) {
+  try {
+    await call();
+    notice(done);
+    showError("");
+  } catch (err) {
+    showError(`Could not ${doing}: ${err.message}`);
+  }
+  await load();
+}
+
+async function releaseAllocation(r) {
+  const who = `${r.app}/${r.instance}/${r.service}`;
+  $("#confirm-title").textContent = `Release port ${r.port}?`;
+  $("#confirm-text").textContent = `${who} gives up port ${r.port}; it goes back to its pool`
+    + ` and may be handed to someone else.${r.protected ? " This allocation is protected." : ""}`;
+  if (!(await ask($("#confirm-dialog")))) return;
+  await act(`release port ${r.port}`, () => api("DELETE", `/v1/allocations/${r.id}`),
+    `Released port ${r.port} (${who}).`);
+}
+
+async function editAllocation(r) {
+  const who = `${r.app}/${r.instance}/${r.service}`;
+  $("#edit-target").textContent = `${who}, port ${r.port}`;
+  $("#edit-status").value = r.status || "";
+  $("#edit-note").value = r.note || "";
+  if (!(await ask($("#edit-dialog")))) return;
+  const changes = {};
+  const status = $("#edit-status").value.trim();
+  const note = $("#edit-note").value.trim();
+  if (status !== (r.status || "")) changes.status = status;
+  if (note !== (r.note || "")) changes.note = note;
+  if (!Object.keys(changes).length) {
+    notice(`Nothing changed for ${who}.`);
+    return;
+  }
+  await act(`update ${who}`, () => api("PATCH", `/v1/allocations/${r.id}`, changes),
+    `Updated ${who} (port ${r.port}).`);
+}
+
+function asName(text, fallback) {
+  const name = String(text || "").replace(/[^A-Za-z0-9._-]+/g, "-")
+    .replace(/^[^A-Za-z0-9]+/, "").slice(0, 63);
+  return name || fallback;
+}
+
+async function adoptListener(r) {
+  const fromProcess = asName(r.process, `port-${r.port}`);
+  $("#adopt-target").textContent = `Port ${r.port}/${r.protocol}`
+    + `${r.process ? `, held by ${r.process}${r.pid ? ` (pid ${r.pid})` : ""}` : ""}`;
+  $("#adopt-app").value = asName(r.composeProject, fromProcess);
+  $("#adopt-instance").value = "default";
+  $("#adopt-service").value = asName(r.composeService, fromProcess);
+  if (!(await ask($("#adopt-dialog")))) return;
+  const body = {
+    app: $("#adopt-app").value.trim(), instance: $("#adopt-instance").value.trim(),
+    service: $("#adopt-service").value.trim(), port: r.port, protocol: r.protocol,
+    force: true, source: "scan", command: String(r.command || "").slice(0, 2048),
+  };
+  if (r.pid) body.pid = r.pid;
+  await act(`adopt port ${r.port}`, () => api("POST", "/v1/allocations", body),
+    `Adopted port ${r.port} as ${body.app}/${body.instance}/${body.service}.`);
+}
+
+// ---- auto-refresh ------------------------------------------------------------------------------
+
+function schedule() {
+  clearTimeout(view.timer);
+  if (!$("#auto-refresh").checked) return;
+  view.timer = setTimeout(async () => {
+    // Never redraw under an open dialog or a hidden tab: the rows it acts on must stay put.
+    if (!document.querySelector("dialog[open]") && !document.hidden) await load();
+    schedule();
+  }, REFRESH_MS);
+}
+
+function start() {
+  fillSortSelect();
+  loadFromUrl();
+  const auto = $("#auto-refresh");
+  auto.checked = localStorage.getItem("port-server.auto-refresh") !== "off";
+  auto.addEventListener("change", () => {
+    localStorage.setItem("port-server.auto-refresh", auto.checked ? "on" : "off");
+    schedule();
+  });
+  $("#refresh-now").addEventListener("click", () => load());
+  $("#filter").addEventListener("input", (ev) => {
+    view.filter = ev.target.value;
+    saveToUrl();
+    render();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) load();
+  });
+  load().then(schedule);
+}
+
+document.addEventListener("DOMContentLoaded", start);
