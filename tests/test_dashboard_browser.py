@@ -52,13 +52,16 @@ class PageErrors:
 
     def __init__(self, page: Any) -> None:
         self.items: list[str] = []
+        self.expected: list[str] = []
         page.on("pageerror", lambda exc: self.items.append(f"uncaught: {exc}"))
         page.on("console", self.console)
 
     def console(self, msg: Any) -> None:
-        # Until the live scan exists on the server, the page's one probe of it is a logged 404.
-        if msg.type == "error" and not msg.location.get("url", "").endswith("/v1/scan"):
-            self.items.append(f"{msg.text} ({msg.location.get('url')})")
+        # Until the live scan exists on the server, the page's one probe of it is a logged 404;
+        # a test that provokes an error response names its URL in ``expected``.
+        url = msg.location.get("url", "")
+        if msg.type == "error" and not url.endswith(("/v1/scan", *self.expected)):
+            self.items.append(f"{msg.text} ({url})")
 
 
 @pytest.fixture
@@ -189,7 +192,7 @@ def test_dashboard_lists_filters_sorts_edits_and_releases(
     dialog.get_by_label("Note").fill("vacuum running")
     dialog.get_by_role("button", name="Save changes").click()
     page.locator("#notice", has_text="Updated shop/main/postgres").wait_for()
-    assert "maintenance" in row(page, db["id"]).inner_text()
+    assert "maintenance" in row(page, db["id"]).inner_text()  # reloaded before the notice
     updated = next(a for a in listed(server) if a["id"] == db["id"])
     assert (updated["status"], updated["note"]) == ("maintenance", "vacuum running")
 
@@ -207,6 +210,21 @@ def test_dashboard_lists_filters_sorts_edits_and_releases(
     page.locator("#notice", has_text=f"Released port {web['port']}").wait_for()
     row(page, web["id"]).wait_for(state="detached")
     assert all(a["id"] != web["id"] for a in listed(server))
+
+    # A failed action says why, and the next auto-refresh does not wipe the message.
+    gone = allocate(server, app="zeta", instance="dev", service="gone")
+    errors.expected.append(f"/v1/allocations/{gone['id']}")
+    row(page, gone["id"]).get_by_role("button", name=re.compile("^Release port")).click()
+    assert server.portctl("release", "--id", str(gone["id"])).returncode == 0
+    confirm.get_by_role("button", name="Release").click()
+    alert = page.get_by_role("alert")
+    alert.filter(has_text=f"Could not release port {gone['port']}").wait_for()
+    assert "not found" in alert.inner_text()
+    loads = page.evaluate("window.__loads")
+    wait_until(lambda: page.evaluate("window.__loads") > loads)
+    assert alert.is_visible()
+    page.reload()
+    page.locator("tr[data-id]").first.wait_for()
 
     page.screenshot(path=str(tmp_path / "dashboard-1280.png"), full_page=True)
     page.set_viewport_size(PHONE)

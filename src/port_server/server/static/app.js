@@ -34,7 +34,8 @@ const view = {
   info: null,
   filter: "",
   sort: { key: "port", dir: "asc" },
-  loading: false,
+  loading: null, // the load in flight (a promise), if any
+  errorFrom: null, // "load" or "action": what the message in #error is about
   loadedAt: null,
   timer: null,
 };
@@ -146,9 +147,19 @@ async function loadScan() {
   }
 }
 
-async function load() {
-  if (view.loading) return;
-  view.loading = true;
+// One load at a time: callers during a load share it.
+function load() {
+  if (!view.loading) view.loading = fetchAndRender().finally(() => { view.loading = null; });
+  return view.loading;
+}
+
+// A load that starts after the one in flight, so it sees what the caller has just changed.
+async function freshLoad() {
+  if (view.loading) await view.loading;
+  return load();
+}
+
+async function fetchAndRender() {
   $("#refresh-now").setAttribute("aria-busy", "true");
   try {
     const infoPromise = view.info ? Promise.resolve(view.info)
@@ -160,11 +171,10 @@ async function load() {
     view.scan = scan;
     view.info = info;
     view.loadedAt = new Date();
-    showError("");
+    if (view.errorFrom === "load") showError("");
   } catch (err) {
-    showError(`Could not load the registry: ${err.message}`);
+    showError(`Could not load the registry: ${err.message}`, "load");
   } finally {
-    view.loading = false;
     $("#refresh-now").removeAttribute("aria-busy");
   }
   render();
@@ -440,7 +450,9 @@ function notice(text) {
   $("#notice").textContent = text;
 }
 
-function showError(text) {
+// An action's error stays until the next action; a load error goes once loading works again.
+function showError(text, from = "action") {
+  view.errorFrom = text ? from : null;
   const box = $("#error");
   box.textContent = text;
   box.hidden = !text;
@@ -507,15 +519,18 @@ function ask(dialog) {
   });
 }
 
+// Runs an action, reloads, then reports: the message comes after the tables show the result,
+// and a failure is not wiped by the reload's own (successful) error reset.
 async function act(doing, call, done) {
+  let failure = "";
   try {
     await call();
-    notice(done);
-    showError("");
   } catch (err) {
-    showError(`Could not ${doing}: ${err.message}`);
+    failure = `Could not ${doing}: ${err.message}`;
   }
-  await load();
+  await freshLoad();
+  notice(failure ? "" : done);
+  showError(failure);
 }
 
 async function releaseAllocation(r) {
