@@ -199,6 +199,10 @@ def test_cross_protocol_collision_is_a_conflict(srv: ServerProc) -> None:
     assert row_of(report, port)["state"] == "conflict"
     assert row_of(report, port, "udp")["state"] == "conflict"
     assert "coll-a" in row_of(report, port)["reason"]
+    bad = srv.portctl("scan", "--port-range", "9-1")
+    assert bad.returncode == 2 and "port_range: '9-1'" in bad.stderr
+    bad = srv.portctl("scan", "--state", "gone")
+    assert bad.returncode == 2 and "ok, down, unregistered, conflict" in bad.stderr
 
 
 def test_who_and_check_show_the_live_side(srv: ServerProc, spawn: Spawn) -> None:

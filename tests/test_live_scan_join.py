@@ -195,3 +195,17 @@ def test_report_round_trips_through_json() -> None:
     assert again.counts() == {"ok": 1, "down": 0, "unregistered": 0, "conflict": 0}
     brief = ScanReport(tuple(rows)).to_dict()
     assert "cmdline" not in brief["rows"][0]["listeners"][0]
+
+
+def test_scan_commands_have_help_and_are_documented() -> None:
+    from pathlib import Path
+
+    from port_server.cli import build_parser
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name in ("scan", "who", "adopt"):
+        assert sub.choices[name].description, name  # type: ignore[index]
+        assert f"portctl {name}" in readme
+    assert "GET /v1/scan" in readme and "portman scan" in readme

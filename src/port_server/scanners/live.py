@@ -132,11 +132,19 @@ def join(allocs: Sequence[Allocation], listeners: Sequence[Listener]) -> list[Sc
             state = "down"
             reason = f"registered to {held[0].key} (id={held[0].id}); nothing listens"
         elif not held:
-            state, reason = "unregistered", f"{seen[0].describe()} listens; not in the registry"
+            state, reason = "unregistered", _unregistered(seen)
         else:
             state, reason = _compare(held[0], seen)
         rows.append(ScanRow(port, protocol, state, held, seen, reason))
     return rows
+
+
+def _unregistered(seen: Sequence[Listener]) -> str:
+    where = ", ".join(sorted({lst.address for lst in seen}))
+    known = next((lst for lst in seen if lst.pid is not None or lst.container or lst.hidden),
+                 None)
+    who = f" by {known.describe()}" if known is not None else ""
+    return f"listening on {where}{who}; not in the registry"
 
 
 def _compare(alloc: Allocation, seen: Sequence[Listener]) -> tuple[str, str]:
