@@ -177,6 +177,8 @@ class FakeDokploy:
         #: procedure -> ("status", code) | ("malformed",) | ("delay", seconds) | ("body", obj)
         self.faults: dict[str, tuple[Any, ...]] = {}
         self.requests: list[str] = []
+        #: seconds every answer waits, to play a Dokploy across a network
+        self.latency = 0.0
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -252,8 +254,9 @@ class FakeDokploy:
                 if self.shape == "legacy" and env["name"] != "production":
                     return None
                 data = copy.deepcopy(row)
+                head = {k: v for k, v in project.items() if k != "environments"}
                 data["environment"] = {"environmentId": env["environmentId"],
-                                       "name": env["name"], "project": copy.deepcopy(project)}
+                                       "name": env["name"], "project": copy.deepcopy(head)}
                 data["mounts"] = []
                 if row.get("serverId"):
                     data["server"] = copy.deepcopy(SERVERS[row["serverId"]])
@@ -309,6 +312,8 @@ class FakeDokploy:
                 fake.requests.append(procedure)
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 fault = fake.faults.get(procedure)
+                if fake.latency:
+                    time.sleep(fake.latency)
                 if fault and fault[0] == "delay":
                     time.sleep(fault[1])
                 if fault and fault[0] == "malformed":

@@ -10,7 +10,7 @@ import pytest
 
 from fake_dokploy import API_KEY, FakeDokploy
 from nginx_check import nginx_t
-from port_server.errors import InvalidInput, UpstreamError
+from port_server.errors import InvalidInput, PortAllocated, UpstreamError
 from port_server.exporters.nginx_conf import ProxyRoute, render
 from port_server.integrations.compose_ports import compose_host_ports
 from port_server.integrations.dokploy import DokployClient, enumerate_services, slug
@@ -134,6 +134,25 @@ def test_sync_rejects_bad_input_and_changes_nothing(service: RegistryService) ->
         service.sync("dokploy", [AllocationRequest(app="p", instance="i", service="x",
                                                    port=4004)])
     assert ports(service) == {"p/prod/a": (4001, "dokploy")}
+
+
+def test_a_failure_while_applying_changes_nothing(service: RegistryService,
+                                                 fresh_store: Any) -> None:
+    """A real SQLite trigger refuses one insert after the removals and updates already ran:
+    the whole sync rolls back."""
+    import sqlite3
+
+    service.sync("dokploy", [want("a", 4001), want("b", 4002, status="x"), want("c", 4003)])
+    before = service.list()
+    conn = sqlite3.connect(fresh_store.path)
+    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON allocations WHEN NEW.service = 'boom'"
+                 " BEGIN SELECT RAISE(ABORT, 'refused by test'); END")
+    conn.commit()
+    conn.close()
+    with pytest.raises(PortAllocated):
+        service.sync("dokploy", [want("a", 4011), want("b", 4002, status="y"),
+                                 want("boom", 4020)])
+    assert service.list() == before
 
 
 def test_sync_into_another_host(service: RegistryService) -> None:

@@ -254,11 +254,12 @@ class RegistryService:
             self._hints[pool.name] = port + 1 if first == port else first
         return self._insert(tx, req, port)
 
-    def _insert(self, tx: StoreTx, req: AllocationRequest, port: int) -> Allocation:
+    def _insert(self, tx: StoreTx, req: AllocationRequest, port: int,
+                host: str | None = None) -> Allocation:
         try:
-            return tx.insert(self.host, req, port, self.clock())
+            return tx.insert(host or self.host, req, port, self.clock())
         except DuplicateKey:  # another process won a race on the same file: report it plainly
-            holders = tx.find_port(self.host, port)
+            holders = tx.find_port(host or self.host, port)
             holder = holders[0].to_dict() if holders else None
             raise PortAllocated(f"port {port} was just allocated by another request; retry",
                                 holder=holder) from None
@@ -358,7 +359,7 @@ class RegistryService:
                                             "updated_at": now})
             for i, it in enumerate(plan):
                 if it.request is not None and (it.action == "add" or it.moves):
-                    alloc = tx.insert(host, it.request, it.request.port or 0, now)
+                    alloc = self._insert(tx, it.request, it.request.port or 0, host=host)
                     plan[i] = replace(it, alloc_id=alloc.id)
         self._forget_hint([it.old_port or it.port for it in plan
                            if it.action == "remove" or it.moves])
