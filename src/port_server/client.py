@@ -230,18 +230,23 @@ class RegistryClient:
     def get(self, alloc_id: int) -> Allocation:
         return Allocation.from_dict(self.call("GET", f"/v1/allocations/{int(alloc_id)}")[1])
 
-    def release_id(self, alloc_id: int) -> Allocation | None:
-        _, data = self.call("DELETE", f"/v1/allocations/{int(alloc_id)}")
+    def release_id(self, alloc_id: int, force: bool = False) -> Allocation | None:
+        _, data = self.call("DELETE", f"/v1/allocations/{int(alloc_id)}",
+                            query={"force": "true"} if force else None)
         alloc = data.get("allocation") if isinstance(data, dict) else None
         return Allocation.from_dict(alloc) if alloc else None
 
-    def release(self, flt: AllocationFilter) -> Allocations:
-        _, data = self.call("DELETE", "/v1/allocations",
-                            {k: v for k, v in flt.__dict__.items() if v is not None})
+    def release(self, flt: AllocationFilter, force: bool = False) -> Allocations:
+        body: dict[str, Any] = {k: v for k, v in flt.__dict__.items() if v is not None}
+        if force:
+            body["force"] = True
+        _, data = self.call("DELETE", "/v1/allocations", body)
         return [Allocation.from_dict(d) for d in data.get("allocations", [])]
 
-    def update(self, alloc_id: int, changes: dict[str, Any]) -> Allocation:
-        _, data = self.call("PATCH", f"/v1/allocations/{int(alloc_id)}", changes)
+    def update(self, alloc_id: int, changes: dict[str, Any], force: bool = False
+               ) -> Allocation:
+        _, data = self.call("PATCH", f"/v1/allocations/{int(alloc_id)}", changes,
+                            query={"force": "true"} if force else None)
         return Allocation.from_dict(data)
 
     def check_port(self, port: int) -> PortStatus:

@@ -16,6 +16,7 @@ turns the class into an exit code in exactly one place (``cli/__init__.py``).
     │   ├── ServiceHoldsPort        409  exit 1  service_holds_port
     │   └── PoolExhausted           409  exit 1  pool_exhausted
     ├── PermissionDenied            403  exit 1  permission_denied
+    │   └── OtherHost               403  exit 1  other_host
     ├── Unauthorized                401  exit 1  unauthorized
     ├── StoreUnavailable            503  exit 1  store_unavailable
     ├── FeatureUnavailable          501  exit 1  feature_unavailable  (an optional extra is missing)
@@ -113,6 +114,12 @@ class PoolExhausted(Conflict):
 class PermissionDenied(PortServerError):
     code = "permission_denied"
     http_status = 403
+
+
+class OtherHost(PermissionDenied):
+    """A change to another host's allocation without force: its port cannot be probed here."""
+
+    code = "other_host"
 
 
 class Unauthorized(PortServerError):

@@ -18,6 +18,7 @@ from port_server import probe as os_probe
 from port_server.errors import (
     InvalidInput,
     NotFound,
+    OtherHost,
     PoolExhausted,
     PortAllocated,
     PortInUse,
@@ -274,17 +275,28 @@ class RegistryService:
                     if port in pool and port < self._hints.get(pool.name, pool.lo):
                         self._hints[pool.name] = port
 
-    def release_id(self, alloc_id: int) -> Allocation:
+    def _refuse_other_host(self, host: str, what: str, force: bool) -> None:
+        """Another host's allocations change only with force: this server cannot probe (or
+        see the processes on) another machine's ports."""
+        if host != self.host and not force:
+            raise OtherHost(
+                f"{what} belongs to host {host!r}, and this server manages {self.host!r};"
+                " change it from that host's port-server, or pass --force (its port cannot be"
+                " checked from here)", host=host)
+
+    def release_id(self, alloc_id: int, force: bool = False) -> Allocation:
         with self.store.write() as tx:
             alloc = tx.get(alloc_id)
             if alloc is None:
                 raise AllocationNotFound(f"allocation {alloc_id} not found; see `portctl list`")
+            self._refuse_other_host(alloc.host, f"allocation {alloc_id}", force)
             tx.delete([alloc_id])
-        self._forget_hint([alloc.port])
+        if alloc.host == self.host:
+            self._forget_hint([alloc.port])
         return alloc
 
-    def release(self, flt: AllocationFilter) -> Allocations:
-        if flt.is_empty():
+    def release(self, flt: AllocationFilter, force: bool = False) -> Allocations:
+        if replace(flt, host=None).is_empty():
             raise InvalidInput(
                 "filter: give at least one of app, instance, service, port (or release by id);"
                 " an empty filter would release everything", field="filter")
@@ -292,13 +304,15 @@ class RegistryService:
             check_port(flt.port)
         if flt.host is None:
             flt = replace(flt, host=self.host)
+        what = "every host's allocations" if flt.host == "*" else "the allocations"
+        self._refuse_other_host(str(flt.host), what, force)
         with self.store.write() as tx:
             victims = tx.select(flt)
             tx.delete([a.id for a in victims])
-        self._forget_hint([a.port for a in victims])
+        self._forget_hint([a.port for a in victims if a.host == self.host])
         return victims
 
-    def update(self, alloc_id: int, changes: dict[str, Any]) -> Allocation:
+    def update(self, alloc_id: int, changes: dict[str, Any], force: bool = False) -> Allocation:
         allowed = set(METADATA_FIELDS) | {"protected"}
         unknown = set(changes) - allowed
         if unknown:
@@ -314,8 +328,10 @@ class RegistryService:
         if changes.get("type"):
             self.settings.pool(str(changes["type"]))
         with self.store.write() as tx:
-            if tx.get(alloc_id) is None:
+            current = tx.get(alloc_id)
+            if current is None:
                 raise AllocationNotFound(f"allocation {alloc_id} not found; see `portctl list`")
+            self._refuse_other_host(current.host, f"allocation {alloc_id}", force)
             return tx.update(alloc_id, {**changes, "updated_at": self.clock()})
 
     def pool_for(self, name: str) -> Pool:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from port_server.cli import output
+from port_server.cli import hosts, output
 from port_server.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, InvalidInput
 from port_server.models import Allocation, AllocationFilter, AllocationRequest
 
@@ -58,6 +59,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                        description="List allocations, optionally filtered.")
     add_filter_args(p)
     p.add_argument("--port", type=port_arg, help="only this port")
+    hosts.add_list_args(p)
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p.set_defaults(func=cmd_list)
 
@@ -68,6 +70,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     add_filter_args(p)
     p.add_argument("--port", type=port_arg, help="release the allocation holding this port")
     p.add_argument("--id", type=id_arg, dest="alloc_id", help="release this allocation id")
+    hosts.add_mutation_args(p)
     p.add_argument("--json", action="store_true", help="print what was released as JSON")
     p.set_defaults(func=cmd_release)
 
@@ -117,12 +120,13 @@ def list_rows(allocs: list[Allocation]) -> list[tuple[Any, ...]]:
 
 def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
     flt = AllocationFilter(app=args.app, instance=args.instance, service=args.service,
-                           port=args.port)
+                           port=args.port, host=hosts.host_filter(args))
     allocs = ctx.client.list(flt)
     if args.json:
         output.as_json([a.to_dict() for a in allocs])
     else:
-        output.table(LIST_HEADERS, list_rows(allocs), empty="no allocations")
+        headers, rows = hosts.with_host_column(LIST_HEADERS, list_rows(allocs), allocs, args)
+        output.table(headers, rows, empty="no allocations")
     return EXIT_OK
 
 
@@ -131,7 +135,7 @@ def cmd_release(args: argparse.Namespace, ctx: Context) -> int:
         if any(v is not None for v in (args.app, args.instance, args.service, args.port)):
             raise InvalidInput("--id cannot be combined with --app/--instance/--service/--port",
                                field="id")
-        alloc = ctx.client.release_id(args.alloc_id)
+        alloc = ctx.client.release_id(args.alloc_id, force=args.force)
         released = [alloc] if alloc else []
     else:
         flt = AllocationFilter(app=args.app, instance=args.instance, service=args.service,
@@ -140,7 +144,7 @@ def cmd_release(args: argparse.Namespace, ctx: Context) -> int:
             output.error("release needs --id or at least one of --app, --instance, --service,"
                          " --port (it never releases everything)")
             return EXIT_USAGE
-        released = ctx.client.release(flt)
+        released = ctx.client.release(replace(flt, host=args.host), force=args.force)
     if args.json:
         output.as_json([a.to_dict() for a in released])
     elif not released:

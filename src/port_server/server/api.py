@@ -35,6 +35,9 @@ def service_of(request: Request) -> RegistryService:
 
 
 QName = Annotated[str | None, Query(max_length=63)]
+HOST_DOC = "only this host's allocations; '*' for every host (default: this server's host)"
+#: Changes to another host's allocation need force=true (its port cannot be probed from here).
+Force = Annotated[bool, Query(description="allow changing another host's allocation")]
 
 
 @router.get("/healthz", response_model=schemas.HealthOut, tags=["health"])
@@ -73,12 +76,14 @@ def list_allocations(
     status: Annotated[str | None, Query(max_length=256)] = None,
     source: Annotated[str | None, Query(max_length=32)] = None,
     protocol: Annotated[str | None, Query(pattern="^(tcp|udp)$")] = None,
+    host: Annotated[str | None, Query(max_length=255, description=HOST_DOC)] = None,
 ) -> JSONResponse:
     # port-registry's clients send empty parameters for "any".
     flt = AllocationFilter(
         app=app or None, instance=instance or None, service=service or None, port=port,
         type=type or None, owner=owner or None, environment=environment or None,
-        status=status or None, source=source or None, protocol=protocol or None)
+        status=status or None, source=source or None, protocol=protocol or None,
+        host=host or None)
     allocs = service_of(request).list(flt)
     return JSONResponse([a.to_dict() for a in allocs])
 
@@ -92,9 +97,9 @@ def get_allocation(request: Request,
 
 @router.delete("/v1/allocations/{alloc_id}", response_model=schemas.DeletedOut,
                responses=ERRORS, tags=["allocations"])
-def release_by_id(request: Request,
-                  alloc_id: Annotated[int, Path(ge=1, le=2**62)]) -> JSONResponse:
-    alloc = service_of(request).release_id(alloc_id)
+def release_by_id(request: Request, alloc_id: Annotated[int, Path(ge=1, le=2**62)],
+                  force: Force = False) -> JSONResponse:
+    alloc = service_of(request).release_id(alloc_id, force=force)
     return JSONResponse({"status": "deleted", "allocation": alloc.to_dict()})
 
 
@@ -103,8 +108,9 @@ def release_by_id(request: Request,
 def release_by_filter(request: Request,
                       body: Annotated[schemas.ReleaseBody, Body()]) -> JSONResponse:
     flt = AllocationFilter(app=body.app or None, instance=body.instance or None,
-                           service=body.service or None, port=body.port or None)
-    released = service_of(request).release(flt)
+                           service=body.service or None, port=body.port or None,
+                           host=body.host or None)
+    released = service_of(request).release(flt, force=body.force)
     return JSONResponse({"deleted": len(released),
                          "allocations": [a.to_dict() for a in released]})
 
@@ -112,11 +118,11 @@ def release_by_filter(request: Request,
 @router.patch("/v1/allocations/{alloc_id}", response_model=schemas.AllocationOut,
               responses=ERRORS, tags=["allocations"])
 def update_allocation(request: Request, alloc_id: Annotated[int, Path(ge=1, le=2**62)],
-                      body: schemas.UpdateBody) -> JSONResponse:
+                      body: schemas.UpdateBody, force: Force = False) -> JSONResponse:
     changes = body.model_dump(exclude_none=True)
     if not changes:
         raise InvalidInput("body: nothing to update; give at least one field", field="body")
-    return JSONResponse(service_of(request).update(alloc_id, changes).to_dict())
+    return JSONResponse(service_of(request).update(alloc_id, changes, force=force).to_dict())
 
 
 @router.get("/v1/ports/{port}", response_model=schemas.PortStatusOut, responses=ERRORS,

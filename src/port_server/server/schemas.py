@@ -43,6 +43,9 @@ class ReleaseBody(_Body):
     instance: str | None = Field(default=None, max_length=63)
     service: str | None = Field(default=None, max_length=63)
     port: int | None = Field(default=None, ge=0, le=65535)
+    host: str | None = Field(default=None, max_length=255,
+                             description="another host's allocations (needs force); '*' = all")
+    force: bool = Field(default=False, description="allow releasing another host's allocations")
 
 
 class UpdateBody(_Body):
