@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import errno
 import fcntl
+import importlib
 import logging
 import os
 import signal
@@ -28,10 +29,18 @@ LISTEN_BACKLOG = 1024
 BIND_RETRY_SECONDS = 5.0
 
 
+#: ``port-server NAME ...`` subcommands: module (with ``run(argv) -> int``) and what it does.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "migrate": ("port_server.server.migrate", "copy a registry to another store"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="port-server",
         description="Run the port registry daemon (HTTP JSON API, default 127.0.0.1:51234).",
+        epilog="Subcommands: " + "; ".join(f"port-server {name} ... ({what})"
+                                           for name, (_, what) in SUBCOMMANDS.items()),
     )
     p.add_argument("--host", help="address to listen on (default 127.0.0.1; loopback only)")
     p.add_argument("--port", type=int, help="TCP port to listen on (default 51234)")
@@ -134,6 +143,7 @@ def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
     from port_server.server.app import create_app
     from port_server.service import RegistryService
     from port_server.store import open_store
+    from port_server.store.urls import redact_url
 
     check_listen_address(settings.host)
     lock = take_lock(settings)
@@ -155,7 +165,7 @@ def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, _exit_cleanly)
         log.info("port-server %s listening on %s:%s, store %s", __version__, settings.host,
-                 settings.port, settings.effective_store_url.split("@")[-1])
+                 settings.port, redact_url(settings.effective_store_url))
         server.run(sockets=[sock])
     finally:
         if read_pid(pidfile) == os.getpid():
@@ -171,6 +181,11 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:  # `port-server NAME ...`; otherwise the daemon's flags
+        module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
+        code: int = module.run(argv[1:])
+        return code
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=(args.log_level or "info").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -13,12 +13,10 @@ failure leaves nothing half applied. The password in the URL never reaches a log
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -34,6 +32,7 @@ from port_server.store.base import (
 )
 from port_server.store.migrations import MIGRATIONS
 from port_server.store.sqlite import where_clause
+from port_server.store.urls import redact_url, secrets_of
 
 log = logging.getLogger("port_server.store")
 
@@ -61,29 +60,6 @@ END
 """
 
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password (URL or ``password=`` form) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
-    if parts is not None and parts.password:
-        url = url.replace(f":{parts.password}@", ":***@", 1)
-    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", url)
-
-
-def secrets_of(url: str) -> list[str]:
-    found = []
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        found.append(password)
-    found += [m.strip("'") for m in re.findall(r"password\s*=\s*('[^']*'|\S+)", url)]
-    return [s for s in found if s]
 
 
 class _RedactFilter(logging.Filter):
