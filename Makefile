@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(PY) -m compileall -q src >/dev/null  # byte-compile even under PYTHONDONTWRITEBYTECODE
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -22,6 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 build: $(STAMP)
+	$(PY) -m compileall -q src >/dev/null
 	mkdir -p bin
 	for cmd in port-server portctl portman; do \
 	  printf '#!/bin/sh\nexec "%s" "$$@"\n' "$(CURDIR)/$(VENV)/bin/$$cmd" > bin/$$cmd; \
@@ -34,6 +36,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
+	$(PY) -m compileall -q src >/dev/null
 	$(PY) bench/run_all.py $(if $(PEERS),--peers,)
 
 clean:

@@ -28,7 +28,9 @@ turns the class into an exit code in exactly one place (``cli/__init__.py``).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations only need it for mypy
+    from typing import Any, ClassVar
 
 EXIT_OK = 0
 EXIT_ERROR = 1

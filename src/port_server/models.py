@@ -1,13 +1,18 @@
-"""Plain data shared by every layer: frozen dataclasses, no behaviour beyond (de)serialisation.
+"""Plain data shared by every layer: frozen records, no behaviour beyond (de)serialisation.
 
-This module is the bottom layer: it imports nothing else from the package.
+This module is the bottom layer: it imports nothing else from the package but ``records``
+(dataclass semantics without the start-up cost of ``dataclasses``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+
+from port_server.records import Record, field, to_plain
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: app/instance/service names: 1-63 characters, letters, digits, ".", "_", "-", starting alnum.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
@@ -17,8 +22,7 @@ PROTOCOLS = ("tcp", "udp")
 SOURCES = ("manual", "compose", "dokploy", "scan", "import", "run")
 
 
-@dataclass(frozen=True)
-class Allocation:
+class Allocation(Record):
     """One port held by one app/instance/service on one host.
 
     The first six fields are port-registry's v1 wire shape; everything after them is additive.
@@ -51,11 +55,11 @@ class Allocation:
         return f"{self.app}/{self.instance}/{self.service}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return to_plain(self)  # type: ignore[no-any-return]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Allocation:
-        known = {f.name for f in fields(cls)}
+        known = cls._fields
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
@@ -63,8 +67,7 @@ class Allocation:
 METADATA_FIELDS = ("type", "owner", "environment", "status", "url", "note")
 
 
-@dataclass(frozen=True)
-class AllocationRequest:
+class AllocationRequest(Record):
     """What a caller asks for. ``port`` None or 0 means auto-assign from ``type``'s pool."""
 
     app: str
@@ -87,8 +90,7 @@ class AllocationRequest:
     expires_at: str | None = None
 
 
-@dataclass(frozen=True)
-class AllocationFilter:
+class AllocationFilter(Record):
     """Selects allocations; every None field matches anything."""
 
     app: str | None = None
@@ -105,22 +107,20 @@ class AllocationFilter:
     protocol: str | None = None
 
     def is_empty(self) -> bool:
-        return all(getattr(self, f.name) is None for f in fields(self))
+        return all(getattr(self, name) is None for name in self._fields)
 
     def to_query(self) -> dict[str, str]:
-        return {f.name: str(v) for f in fields(self) if (v := getattr(self, f.name)) is not None}
+        return {name: str(v) for name in self._fields if (v := getattr(self, name)) is not None}
 
 
-@dataclass(frozen=True)
-class AllocationResult:
+class AllocationResult(Record):
     """The answer to an allocate call: the allocation, and whether this call created it."""
 
     allocation: Allocation
     created: bool
 
 
-@dataclass(frozen=True)
-class ProcessInfo:
+class ProcessInfo(Record):
     """A process holding a socket, as far as the kernel lets us see it."""
 
     pid: int | None
@@ -134,8 +134,7 @@ class ProcessInfo:
         return f"pid {self.pid} ({self.name or '?'})"
 
 
-@dataclass(frozen=True)
-class PortStatus:
+class PortStatus(Record):
     """What is known about one port: the registry's holder and what the machine shows."""
 
     port: int
@@ -151,7 +150,7 @@ class PortStatus:
             "available": self.available,
             "registered": self.holder is not None,
             "in_use": self.in_use,
-            "processes": [asdict(p) for p in self.processes],
+            "processes": [to_plain(p) for p in self.processes],
         }
         if self.holder is not None:
             data["holder"] = self.holder.to_dict()
@@ -159,8 +158,7 @@ class PortStatus:
         return data
 
 
-@dataclass(frozen=True)
-class Pool:
+class Pool(Record):
     """A named, inclusive port range that auto-assign draws from."""
 
     name: str
@@ -178,8 +176,7 @@ class Pool:
         return f"{self.name} ({self.lo}-{self.hi})"
 
 
-@dataclass(frozen=True)
-class PoolUsage:
+class PoolUsage(Record):
     pool: Pool
     used: int
     free: int
@@ -195,8 +192,7 @@ class PoolUsage:
         }
 
 
-@dataclass(frozen=True)
-class PortClaim:
+class PortClaim(Record):
     """A host port that a project file declares (compose, npm script, .env, Makefile, script).
 
     ``host_port`` is None when the declaration names a variable with no value and no default
@@ -217,7 +213,7 @@ class PortClaim:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data: dict[str, Any] = to_plain(self)
         if not data["extra"]:
             data.pop("extra")
         return data

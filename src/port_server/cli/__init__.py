@@ -10,17 +10,47 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from port_server import __version__
 from port_server.errors import EXIT_USAGE, PortServerError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from port_server.client import RegistryClient
 
-#: Command modules, in the order their commands appear in --help.
+#: Command modules, in the order their commands appear in --help. Each has ``register(sub)``.
 COMMAND_MODULES = ("allocations", "daemon_ctl", "sync", "scan", "project")
+
+#: Which module registers each command, so that running one imports only its module (start-up
+#: time: a module's imports are paid by every command). A command missing here still works:
+#: every module is then imported.
+COMMAND_INDEX = {
+    "allocate": "allocations", "list": "allocations", "release": "allocations",
+    "check": "allocations",
+    "health": "daemon_ctl", "start": "daemon_ctl", "stop": "daemon_ctl",
+    "restart": "daemon_ctl", "status": "daemon_ctl", "version": "daemon_ctl",
+    "sync": "sync", "nginx": "sync",
+    "scan": "scan", "who": "scan", "adopt": "scan",
+    "scan-project": "project", "register": "project", "env": "project",
+    "compose-ports": "project", "up": "project",
+}
+
+_GLOBAL_OPTIONS_WITH_VALUE = ("--addr",)
+
+
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (the first positional after global options)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in _GLOBAL_OPTIONS_WITH_VALUE:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 class Context:
@@ -49,7 +79,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser(prog: str = "portctl") -> argparse.ArgumentParser:
+def build_parser(prog: str = "portctl",
+                 argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given ``argv``, only the module owning its command is imported."""
     parser = _Parser(
         prog=prog,
         description="Allocate host ports that never collide, from the port-server registry.",
@@ -61,7 +93,9 @@ def build_parser(prog: str = "portctl") -> argparse.ArgumentParser:
                                        "127.0.0.1:51234)")
     parser.add_argument("--version", action="version", version=f"portctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    command = command_in(argv) if argv is not None else None
+    owner = COMMAND_INDEX.get(command or "")
+    for name in (owner,) if owner else COMMAND_MODULES:
         importlib.import_module(f"port_server.cli.{name}").register(sub)
     return parser
 
@@ -90,7 +124,8 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser(), argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    return run(build_parser(argv=args), args)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
 
 from port_server.cli import hosts, output
 from port_server.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, InvalidInput
 from port_server.models import Allocation, AllocationFilter, AllocationRequest
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from port_server.cli import Context
 
 
@@ -144,7 +145,7 @@ def cmd_release(args: argparse.Namespace, ctx: Context) -> int:
             output.error("release needs --id or at least one of --app, --instance, --service,"
                          " --port (it never releases everything)")
             return EXIT_USAGE
-        released = ctx.client.release(replace(flt, host=args.host), force=args.force)
+        released = ctx.client.release(flt.replace(host=args.host), force=args.force)
     if args.json:
         output.as_json([a.to_dict() for a in released])
     elif not released:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any
 
 from port_server import __version__
 from port_server.cli import output
 from port_server.errors import EXIT_OK, EXIT_UNREACHABLE, PortServerError, ServerUnreachable
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
+    from typing import Any
 
     from port_server.cli import Context
 
@@ -94,6 +94,8 @@ def cmd_start(args: argparse.Namespace, ctx: Context) -> int:
         return EXIT_OK
     except ServerUnreachable:
         ctx.client.close()
+    import subprocess
+
     data_dir = data_dir_from_env()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = data_dir / "port-server.log"
@@ -131,6 +133,8 @@ def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
     if pid is None:
         output.emit(f"port-server is not running at {ctx.client.addr}")
         return EXIT_OK
+    import signal
+
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:

@@ -8,9 +8,12 @@ changing another host's allocation needs ``--force`` (its port cannot be probed 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from port_server.models import Allocation
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ALL_HOSTS = "*"
 
