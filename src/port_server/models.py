@@ -223,8 +223,7 @@ class PortClaim(Record):
 SCAN_STATES = ("ok", "down", "unregistered", "conflict")
 
 
-@dataclass(frozen=True)
-class ContainerInfo:
+class ContainerInfo(Record):
     """The Docker container that publishes a host port (from the engine's API or CLI)."""
 
     name: str
@@ -234,8 +233,7 @@ class ContainerInfo:
     image: str = ""
 
 
-@dataclass(frozen=True)
-class Listener:
+class Listener(Record):
     """One socket listening (TCP) or bound (UDP) on this machine, and who holds it.
 
     ``pid`` is the outermost process holding the socket (``pids`` lists every process sharing
@@ -269,7 +267,7 @@ class Listener:
         if details:
             data.update(pid=self.pid, name=self.name, user=self.user, cmdline=self.cmdline,
                         pids=list(self.pids), hidden=list(self.hidden),
-                        container=asdict(self.container) if self.container else None)
+                        container=to_plain(self.container) if self.container else None)
         return data
 
     @classmethod
@@ -283,8 +281,7 @@ class Listener:
             container=ContainerInfo(**container) if container else None)
 
 
-@dataclass(frozen=True)
-class ScanRow:
+class ScanRow(Record):
     """One port and protocol: the registry's side, the machine's side, and their agreement."""
 
     port: int
@@ -308,8 +305,7 @@ class ScanRow:
                    listeners=tuple(Listener.from_dict(x) for x in data["listeners"]))
 
 
-@dataclass(frozen=True)
-class ScanReport:
+class ScanReport(Record):
     """A whole live scan: rows plus what limited it (hidden processes, Docker unreachable)."""
 
     rows: tuple[ScanRow, ...]
