@@ -15,7 +15,7 @@ import pwd
 import socket
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -152,6 +152,7 @@ class _ProcessReader:
 
     def __init__(self) -> None:
         self.cache: dict[int, _Facts | None] = {}
+        self.lineages: dict[int, tuple[tuple[int, float], ...]] = {}
 
     def facts(self, pid: int) -> _Facts | None:
         if pid not in self.cache:
@@ -181,14 +182,17 @@ class _ProcessReader:
             return _Facts(hidden=["name", "user", "cmdline"])
 
     def lineage(self, pid: int) -> tuple[tuple[int, float], ...]:
-        chain: list[tuple[int, float]] = []
-        while pid > 0 and len(chain) < 64:
-            facts = self.facts(pid)
-            if facts is None:
-                break
-            chain.append((pid, facts.start))
-            pid = facts.ppid
-        return tuple(chain)
+        if pid not in self.lineages:
+            chain: list[tuple[int, float]] = []
+            step = pid
+            while step > 0 and len(chain) < 64:
+                facts = self.facts(step)
+                if facts is None:
+                    break
+                chain.append((step, facts.start))
+                step = facts.ppid
+            self.lineages[pid] = tuple(chain)
+        return self.lineages[pid]
 
 
 def _outermost(pids: Sequence[int], reader: _ProcessReader) -> int:
@@ -208,18 +212,19 @@ def build_listeners(sockets: Iterable[RawSocket], owners: dict[int, list[int]], 
     out = []
     for (protocol, address, port), socks in sorted(grouped.items(), key=lambda kv: kv[0][::-1]):
         uid = next((s.uid for s in socks if s.uid is not None), None)
-        base = Listener(protocol, address, port, user=user_name(uid) if uid is not None else "")
+        user = user_name(uid) if uid is not None else ""
         if describe is not None and (port, protocol) not in describe:
-            out.append(base)
+            out.append(Listener(protocol, address, port, user=user))
             continue
         pids = sorted({p for s in socks for p in ([s.pid] if s.pid else owners.get(s.inode, []))})
         if not pids:
             # Hidden fds (non-root) or a socket no process holds (kernel, other pid namespace).
-            out.append(replace(base, hidden=("pid", "name", "cmdline") if denied else ()))
+            out.append(Listener(protocol, address, port, user=user,
+                                hidden=("pid", "name", "cmdline") if denied else ()))
             continue
         pid = _outermost(pids, reader)
         facts = reader.facts(pid) or _Facts(hidden=["name", "cmdline"])
-        out.append(replace(base, pid=pid, pids=tuple(pids), name=facts.name,
-                           user=facts.user or base.user, cmdline=facts.cmdline,
-                           lineage=reader.lineage(pid), hidden=tuple(facts.hidden)))
+        out.append(Listener(protocol, address, port, pid=pid, pids=tuple(pids), name=facts.name,
+                            user=facts.user or user, cmdline=facts.cmdline,
+                            lineage=reader.lineage(pid), hidden=tuple(facts.hidden)))
     return out
