@@ -144,11 +144,13 @@ def test_compose_ports_snippet(srv: ServerProc) -> None:
 
 
 def test_up_gives_each_worktree_its_own_ports(srv: ServerProc, tmp_path: Path) -> None:
-    pg_default, literal = distinct_free_ports(2)
+    pg_default, literal, sql_default = distinct_free_ports(3)
     compose = f"""
         services:
           postgres:
             ports: ["${{PG_PORT:-{pg_default}}}:5432"]
+          mysql:
+            ports: ["${{SQL_PORT:-127.0.0.1:{sql_default}}}:3306"]
           api:
             ports:
               - "${{API_PORT}}:8000"
@@ -161,12 +163,13 @@ def test_up_gives_each_worktree_its_own_ports(srv: ServerProc, tmp_path: Path) -
     r = srv.portctl("up", str(one), "--app", "upapp", "--instance", "wt1", "--json")
     assert r.returncode == 0, r.stderr
     first = {o["service"]: o for o in json.loads(r.stdout)}
-    assert set(first) == {"postgres", "api-8000", "api-9000"}
+    assert set(first) == {"postgres", "mysql", "api-8000", "api-9000"}
     assert first["postgres"]["port"] == pg_default  # its default was free: kept
     env_one = (one / ".env").read_text()
     assert env_one.startswith("# mine\nA=1\n")
     assert f"PG_PORT={pg_default}\n" in env_one
     assert f"API_PORT={first['api-8000']['port']}\n" in env_one
+    assert f"SQL_PORT=127.0.0.1:{sql_default}\n" in env_one  # the bind address stays
     again = srv.portctl("up", str(one), "--app", "upapp", "--instance", "wt1", "--json")
     assert {o["status"] for o in json.loads(again.stdout)} == {"already allocated"}
     assert (one / ".env").read_text() == env_one

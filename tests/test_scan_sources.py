@@ -184,3 +184,21 @@ def test_command_line_tools() -> None:
     assert hosts("docker run -p 3000-3001:3000-3001 x") == [3000, 3001]
     assert hosts("redis-cli -p 6380 ping") == []
     assert hosts("curl --port 80") == []
+
+
+def test_variables_from_defaults_includes_and_parent_env(tmp_path: Path) -> None:
+    result = scan(tmp_path, {
+        ".env": "APP_PORT=8500\nWEB_PORT=${WEB_PORT:-8501}\n",
+        "Makefile": "include .env\nrun:\n\tuvicorn app:app --port $(APP_PORT)\n",
+        "overrides/compose.dev.yaml": 'services:\n  w:\n    ports: ["${APP_PORT}:80"]\n',
+        "scripts/dev": "#!/usr/bin/env bash\nPORT=${PORT:-8502}\nexec uvicorn a:b"
+                       " --port \"$PORT\"\nOUT=\"$(docker run -d -p 8503:80 nginx)\"\n",
+        "scripts/notes": "docker run -p 9999:80 nginx\n",  # no shebang: not a script
+        "bin/Dockerfile": "EXPOSE 8080\n",
+    })
+    got = sorted((c.file, c.service, c.host_port) for c in result.claims)
+    assert got == [
+        (".env", "APP_PORT", 8500), (".env", "WEB_PORT", 8501), ("Makefile", "run", 8500),
+        ("overrides/compose.dev.yaml", "w", 8500), ("scripts/dev", "docker run", 8503),
+        ("scripts/dev", "uvicorn", 8502),
+    ]

@@ -14,6 +14,7 @@ from port_server.cli import output
 from port_server.errors import EXIT_ERROR, EXIT_OK, InvalidInput, PortServerError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
     from port_server.cli import Context
@@ -251,7 +252,7 @@ def cmd_env(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def write_env_file(path: Path, values: dict[str, int], announce: bool = True) -> None:
+def write_env_file(path: Path, values: Mapping[str, int | str], announce: bool = True) -> None:
     """Update ``path`` in place (only the lines for ``values``) and say what changed (on stderr
     when ``announce`` is False, so that --json output stays one JSON document)."""
     from port_server.exporters.env_file import update_env_text

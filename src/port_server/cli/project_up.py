@@ -81,7 +81,7 @@ def cmd_up(args: argparse.Namespace, ctx: Context) -> int:
         claims = [c for c in claims if c.service in args.service]
     mine = {a.service: a for a in ctx.client.list(allocation_filter(app, instance))}
     outcomes: list[dict[str, Any]] = []
-    env_values: dict[str, int] = {}
+    env_values: dict[str, int | str] = {}
     for name, claim in _named(claims):
         var = claim.extra.get("host_var")
         if var and var in env_values:
@@ -89,7 +89,8 @@ def cmd_up(args: argparse.Namespace, ctx: Context) -> int:
         outcome = _up_one(ctx.client, app, instance, name, claim, mine, str(var or ""))
         outcomes.append(outcome)
         if var and outcome["port"]:
-            env_values[str(var)] = int(outcome["port"])
+            ip = claim.extra.get("host_var_ip")
+            env_values[str(var)] = f"{ip}:{outcome['port']}" if ip else int(outcome["port"])
     env_path = project_path(args.env_file) if args.env_file else folder / ".env"
     if env_values:
         write_env_file(env_path, env_values, announce=not args.json)

@@ -25,7 +25,7 @@ SCANNERS: tuple[Scanner, ...] = (
     Scanner("compose", "compose", is_compose_file, scan_compose, wants_env=True),
     Scanner("package_json", "npm", is_package_json, scan_package_json),
     Scanner("env_file", "env", is_env_file, scan_env),
-    Scanner("makefile", "make", is_makefile, scan_makefile),
+    Scanner("makefile", "make", is_makefile, scan_makefile, wants_env=True),
     Scanner("shell_script", "script", is_shell_script, scan_shell_script),
 )
 

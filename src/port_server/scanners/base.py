@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from port_server.models import PortClaim
 
@@ -20,12 +20,14 @@ class ScanError(ValueError):
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One file handed to a scanner: its path relative to the project, its text, and the variables
-    that interpolation may use (for compose: the process environment over the sibling .env)."""
+    """One file handed to a scanner: its path relative to the project, its text, the variables
+    compose interpolation uses (the process environment over the project's .env), and the .env's
+    own variables (a Makefile that ``include``s .env reads them)."""
 
     rel: str
     text: str
     env: Mapping[str, str]
+    dotenv: Mapping[str, str] = field(default_factory=dict)
 
 
 ScanFunction = Callable[[SourceFile], list[PortClaim]]
@@ -39,7 +41,8 @@ class Scanner:
     kind: str
     matches: Callable[[str], bool]
     scan: ScanFunction
-    #: Whether ``SourceFile.env`` should carry the sibling .env and the process environment.
+    #: Whether ``SourceFile.env``/``dotenv`` should carry the project's .env (and for ``env`` the
+    #: process environment over it).
     wants_env: bool = False
 
 

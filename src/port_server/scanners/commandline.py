@@ -36,7 +36,7 @@ killall pkill ss netstat nmap docker-compose podman-compose ssh-keygen openssl j
 """)
 #: Leading words that run the next word as the real command.
 WRAPPERS = _words("sudo env nohup time exec command npx bunx pnpx yarn pnpm npm bun cross-env "
-                  "cross-env-shell dotenv env-cmd nodemon ts-node tsx watchexec")
+                  "cross-env-shell dotenv env-cmd")
 DOCKER_LIKE = _words("docker podman nerdctl finch")
 BIND_TOOLS = _words("gunicorn hypercorn daphne waitress-serve granian")
 HOST_FLAGS = _words("--host -H --hostname -a --address --bind-address --ip")
@@ -93,6 +93,8 @@ def _scan_segment(seg: list[str], depth: int) -> list[CommandPort]:
         if m:
             if m.group(1).upper() == "PORT" and (port := _port(m.group(2))):
                 found.append(CommandPort(port, None, "tcp", "", "PORT="))
+            elif " " in m.group(2) and depth < 2:  # OUT="$(docker run -p 80:80 img)"
+                found.extend(scan_command(m.group(2), depth + 1))
             words.pop(0)
         elif _tool_name(words[0]) in WRAPPERS or words[0] in ("run", "exec", "--", "set"):
             words.pop(0)
@@ -137,7 +139,9 @@ def _option_value(args: list[str], i: int, names: frozenset[str] | tuple[str, ..
     arg = args[i]
     for name in names:
         if arg == name:
-            return (args[i + 1] if i + 1 < len(args) else None), i + 2
+            if i + 1 >= len(args) or args[i + 1].startswith("-"):
+                return None, i + 1  # a flag with no value here (vite --host --port 5173)
+            return args[i + 1], i + 2
         if arg.startswith(name + "=") and name.startswith("-"):
             return arg[len(name) + 1:], i + 1
     return None, i + 1
@@ -208,7 +212,8 @@ def _flag_ports(tool: str, args: list[str]) -> list[CommandPort]:
                 ports.append((hit[1], hit[0]))
         elif (arg in ("-b", "--bind") and tool in BIND_TOOLS) or arg.startswith("--bind=") or (
                 arg in ("-l", "--listen") and tool in ("serve", "waitress-serve")) or (
-                arg in ("-S",) and tool.startswith("php")) or arg in ("-a", "--dev-addr"):
+                arg in ("-S",) and tool.startswith("php")) or arg in ("-a", "--dev-addr") or (
+                arg.startswith("--dev-addr=")):
             value, i = _option_value(args, i, (arg.split("=")[0],))
             hit = _hostport(value) if value else None
             if hit and (arg != "-a" or ":" in (value or "")):

@@ -141,21 +141,28 @@ _VAR_REF = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 def _extras(raw: str, src: SourceFile, m: Mapping, long: bool) -> dict[str, Any]:
     """Find which variable (if any) sets the host port by giving each a probe value."""
     extras: dict[str, Any] = {}
-    names = [n for n in dict.fromkeys(_VAR_REF.findall(raw))]
+    names = list(dict.fromkeys(_VAR_REF.findall(raw)))
     if not names:
         return extras
-    missing = [n for n in interpolate(raw, src.env).missing]
+    missing = interpolate(raw, src.env).missing
     if missing and m.host_port is None:
         extras["missing"] = missing
     for name in names:
         probe = interpolate(raw, {**src.env, name: str(_PROBE_PORT)}).text
         try:
-            hosts = ([parse_range(probe.strip())] if long
-                     else [(p.host_port, p.host_port) for p in parse_short(probe)])
+            if long:
+                hits = [(parse_range(probe.strip()) or (0, 0))[0]]
+                probe_ip = m.host_ip
+            else:
+                probed = [p for p in parse_short(probe) if p.host_port == _PROBE_PORT]
+                hits = [p.host_port or 0 for p in probed]
+                probe_ip = probed[0].host_ip if probed else ""
         except PortSpecError:
             continue
-        if any(h is not None and h[0] == _PROBE_PORT for h in hosts):
+        if _PROBE_PORT in hits:
             extras["host_var"] = name
+            if m.host_ip and not probe_ip:  # ${SQL_PORT:-127.0.0.1:13306}: the IP is in the value
+                extras["host_var_ip"] = m.host_ip
             break
     return extras
 

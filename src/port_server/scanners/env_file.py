@@ -79,8 +79,16 @@ def parse_dotenv(text: str) -> dict[str, str]:
 
 
 def scan_env(src: SourceFile) -> list[PortClaim]:
+    from port_server.scanners.interpolate import interpolate
+
     claims = []
-    for lineno, name, value in iter_assignments(src.text):
+    earlier: dict[str, str] = {}
+    for lineno, name, raw in iter_assignments(src.text):
+        value = raw
+        if "$" in raw:  # WEB_PORT=${WEB_PORT:-3000}: the file's own earlier values and defaults
+            expanded = interpolate(raw, earlier)
+            value = expanded.text if expanded.resolved else ""
+        earlier[name] = value
         if not _PORT_NAME.match(name) or not value.isdigit():
             continue
         port = int(value)

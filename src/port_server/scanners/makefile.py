@@ -31,13 +31,25 @@ _PORT_HINT = re.compile(r"port|-p\b|--publish|runserver|--bind|-b\b|http\.server
 _DOLLAR = "\ue001"
 
 
+_SCRIPT_FOLDERS = ("", "scripts", "script", "bin", "tools", "tests", "ci", "hack", "dev")
+_SHEBANG = re.compile(r"^#!\s*\S*(?:/|env\s+)(?:ba|z|da|k)?sh\b")
+
+
 def is_makefile(rel: str) -> bool:
     name = base_name(rel)
-    return name in ("Makefile", "makefile", "GNUmakefile") or name.endswith(".mk")
+    return (name in ("Makefile", "makefile", "GNUmakefile") or name.endswith(".mk")
+            or name.startswith("Makefile."))
 
 
 def is_shell_script(rel: str) -> bool:
-    return base_name(rel).endswith((".sh", ".bash"))
+    """``*.sh``/``*.bash``/``*.zsh`` anywhere, or an extensionless file in a scripts folder
+    (``scripts/dev``), which ``scan_shell_script`` reads only if it has a shell shebang."""
+    name = base_name(rel)
+    if name.endswith((".sh", ".bash", ".zsh")):
+        return True
+    folder = rel[:-len(name)].rstrip("/").rsplit("/", 1)[-1]
+    return "." not in name and folder in _SCRIPT_FOLDERS and name not in (
+        "Makefile", "makefile", "GNUmakefile", "Dockerfile", "Procfile", "LICENSE")
 
 
 def logical_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -68,8 +80,12 @@ def _strip_comment(line: str) -> str:
     return re.split(r"(?:^|\s)#", line, maxsplit=1)[0]
 
 
+_INCLUDES_DOTENV = re.compile(r"^-?include\s+(?:\S*/)?\.env\s*$", re.MULTILINE)
+
+
 def scan_makefile(src: SourceFile) -> list[PortClaim]:
-    global_vars: dict[str, str] = {}
+    # `include .env` makes the project's .env variables make variables.
+    global_vars: dict[str, str] = dict(src.dotenv) if _INCLUDES_DOTENV.search(src.text) else {}
     target_vars: dict[str, dict[str, str]] = {}
     target = ""
     claims: list[PortClaim] = []
@@ -133,6 +149,8 @@ def _expand_make(text: str, scope: dict[str, str], depth: int = 0) -> str:
 
 
 def scan_shell_script(src: SourceFile) -> list[PortClaim]:
+    if "." not in base_name(src.rel) and not _SHEBANG.match(src.text):
+        return []  # an extensionless file that is not a shell script
     variables: dict[str, str] = {}
     claims: list[PortClaim] = []
     heredoc_end: str | None = None
@@ -146,10 +164,16 @@ def scan_shell_script(src: SourceFile) -> list[PortClaim]:
             continue
         if m := _HEREDOC.search(line):
             heredoc_end = m.group(1)
-        if m := _SHELL_ASSIGN.match(line):
-            value = m.group(2).strip("'\"")
-            if "$" not in value:
-                variables[m.group(1)] = value
+        if (m := _SHELL_ASSIGN.match(line)) and "$(" not in line and "`" not in line:
+            value = m.group(2)
+            if value.startswith("'"):
+                variables[m.group(1)] = value.strip("'")
+            else:  # PORT=${PORT:-8080}: defaults and earlier assignments resolve it
+                expanded = interpolate(value.strip('"'), variables)
+                if expanded.resolved:
+                    variables[m.group(1)] = expanded.text
+                else:
+                    variables.pop(m.group(1), None)
             continue
         if not _PORT_HINT.search(line):
             continue

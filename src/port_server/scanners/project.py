@@ -56,7 +56,7 @@ def scan_project(root: Path | str, environ: Mapping[str, str] | None = None,
     top = Path(root).resolve()
     env = dict(os.environ if environ is None else environ)
     result = ScanResult()
-    dotenv_cache: dict[str, dict[str, str]] = {}
+    dotenv_cache: dict[str, dict[str, str] | None] = {}
     for rel, path in _walk(top, result):
         result.files_seen += 1
         matching = [s for s in scanners if s.matches(rel)]
@@ -67,10 +67,12 @@ def scan_project(root: Path | str, environ: Mapping[str, str] | None = None,
             continue
         for scanner in matching:
             variables: Mapping[str, str] = {}
+            dotenv: Mapping[str, str] = {}
             if scanner.wants_env:
-                variables = {**_sibling_dotenv(path.parent, dotenv_cache), **env}
+                dotenv = _nearest_dotenv(top, path.parent, dotenv_cache)
+                variables = {**dotenv, **env}
             try:
-                result.claims.extend(scanner.scan(SourceFile(rel, text, variables)))
+                result.claims.extend(scanner.scan(SourceFile(rel, text, variables, dotenv)))
             except ScanError as exc:
                 result.claims.extend(exc.claims)
                 result.problems.append(ScanProblem(rel, str(exc)))
@@ -80,17 +82,26 @@ def scan_project(root: Path | str, environ: Mapping[str, str] | None = None,
     return result
 
 
-def _sibling_dotenv(folder: Path, cache: dict[str, dict[str, str]]) -> dict[str, str]:
+def _nearest_dotenv(top: Path, folder: Path, cache: dict[str, dict[str, str] | None
+                                                         ]) -> dict[str, str]:
+    """The .env beside the file, else the nearest one above it inside the project (a compose
+    file in ``overrides/`` is run with the project folder's .env)."""
     from port_server.scanners.env_file import parse_dotenv
 
-    key = str(folder)
-    if key not in cache:
-        try:
-            data = (folder / ".env").read_bytes()[:MAX_FILE_BYTES]
-            cache[key] = parse_dotenv(data.decode("utf-8", errors="replace"))
-        except OSError:
-            cache[key] = {}
-    return cache[key]
+    while True:
+        key = str(folder)
+        if key not in cache:
+            try:
+                data = (folder / ".env").read_bytes()[:MAX_FILE_BYTES]
+                cache[key] = parse_dotenv(data.decode("utf-8", errors="replace"))
+            except OSError:
+                cache[key] = None
+        found = cache[key]
+        if found is not None:
+            return found
+        if folder == top or top not in folder.parents:
+            return {}
+        folder = folder.parent
 
 
 def _read(path: Path, rel: str, result: ScanResult) -> str | None:
