@@ -28,6 +28,8 @@ services:
     ports: [{target: 80, published: "8088"}, {target: 81}]
   hostnet:
     network_mode: host
+  leaky:
+    ports: ["${DB_PASSWORD}:5432"]
 """
     ports, notes = compose_host_ports(yaml_text, "WEB_PORT=7001\nDB_PASSWORD=hunter2-secret")
     assert [(p.service, p.published, p.target, p.protocol) for p in ports] == [
@@ -35,8 +37,10 @@ services:
         ("web", 7001, 70, "tcp"), ("web", 7100, 8100, "tcp"), ("web", 7101, 8101, "tcp"),
         ("long", 8088, 80, "tcp")]
     assert any("${NOPE}" in n for n in notes) and any("hostnet" in n for n in notes)
+    assert any("service leaky" in n for n in notes)
     assert "hunter2-secret" not in " ".join(notes)
-    assert compose_host_ports("services: [", "")[1] == ["the compose file is not valid YAML"]
+    bad = compose_host_ports("services:\n  a: {ports: ['hunter2-secret: [']}\n  b: [", "")
+    assert bad == ([], ["the compose file is not valid YAML"])
 
 
 @pytest.mark.parametrize("answer", [

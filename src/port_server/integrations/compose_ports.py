@@ -9,8 +9,10 @@ only resolve port variables and never appear in a note (notes name variables, no
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+_SERVICE_IN_ERROR = re.compile(r"service ([A-Za-z0-9._-]+):")
 #: A range wider than this is not turned into one allocation per port.
 MAX_RANGE = 100
 
@@ -42,7 +44,9 @@ def compose_host_ports(yaml_text: str, env_text: str = "") -> tuple[list[Compose
         if not str(exc).startswith("service "):
             return [], ["the compose file is not valid YAML"]
         claims = exc.claims
-        notes += str(exc).split("; ")
+        # The scanner's messages may quote an interpolated value (a secret): name services only.
+        where = sorted(set(_SERVICE_IN_ERROR.findall(str(exc))))
+        notes.append(f"some port entries could not be read (service {', '.join(where)})")
     per_entry: dict[tuple[str, int], int] = {}
     for claim in claims:
         per_entry[(claim.service, claim.line)] = per_entry.get((claim.service, claim.line), 0) + 1
