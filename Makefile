@@ -26,7 +26,7 @@ build: $(STAMP)
 	$(PY) -m compileall -q src >/dev/null
 	mkdir -p bin
 	for cmd in port-server portctl portman; do \
-	  printf '#!/bin/sh\nexec "%s" "$$@"\n' "$(CURDIR)/$(VENV)/bin/$$cmd" > bin/$$cmd; \
+	  printf '#!/bin/sh\nexec "%s" "$$@"\n' "$(abspath $(VENV))/bin/$$cmd" > bin/$$cmd; \
 	  chmod +x bin/$$cmd; \
 	done
 	@echo "bin/port-server, bin/portctl and bin/portman are ready; add $(CURDIR)/bin to PATH"
