@@ -258,3 +258,36 @@ def test_port_spec_parser() -> None:
     assert (m.host_ip, m.host_port, m.container_port, m.protocol) == ("::1", 8080, 80, "udp")
     assert [x.host_port for x in parse_short("0.0.0.0:3000-3001:3000-3001")] == [3000, 3001]
     assert [x.host_port for x in parse_short("6052", network_host=True)] == [6052]
+
+
+def test_address_and_port_variables_concatenated(tmp_path: Path) -> None:
+    compose = 'services:\n  app:\n    ports: ["${LOCAL_LISTEN_ADDR}${HOST_PORT_APP}:5000"]\n'
+    with_env = scan(tmp_path / "a", {
+        ".env": "LOCAL_LISTEN_ADDR=127.0.0.1:\nHOST_PORT_APP=5001\n", "compose.yaml": compose})
+    (claim,) = [c for c in with_env.claims if c.kind == "compose"]
+    assert (claim.host_port, claim.host_ip) == (5001, "127.0.0.1")
+    assert claim.extra["host_var"] == "HOST_PORT_APP"
+    # No address set: compose reads "${LOCAL_LISTEN_ADDR}5002" as just the port.
+    no_addr = scan(tmp_path / "b", {".env": "HOST_PORT_APP=5002\n", "compose.yaml": compose})
+    assert [(c.host_port, c.host_ip) for c in no_addr.claims if c.kind == "compose"] == [
+        (5002, "")]
+    neither = scan(tmp_path / "c", {"compose.yaml": compose})
+    assert [(c.host_port, c.resolved) for c in neither.claims] == [(None, False)]
+
+
+def test_long_syntax_published_from_dotenv(tmp_path: Path) -> None:
+    result = scan(tmp_path, {
+        ".env": "NGINX_PORT=8088\n",
+        "docker-compose.yml": """
+            services:
+              nginx:
+                ports:
+                  - target: 80
+                    published: "${NGINX_PORT}"
+                  - target: 443
+                    published: ${HTTPS_PORT:-8443}
+                    protocol: udp
+                    mode: host
+        """})
+    assert [(c.host_port, c.container_port, c.protocol) for c in result.claims
+            if c.kind == "compose"] == [(8088, 80, "tcp"), (8443, 443, "udp")]

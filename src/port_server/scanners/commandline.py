@@ -31,8 +31,9 @@ mongorestore mongoimport mongoexport cqlsh clickhouse-client influx nats grpcurl
 ssh scp sftp sshpass ftp lftp telnet nc ncat netcat socat curl wget http https xh ab wrk hey
 wait-on wait-for-it wait-for-it.sh wait-for start-server-and-test start-test server-test
 tsc mkdir cp mv rm ln chmod chown install rsync tar zip unzip patch git xargs parallel nice head
-tail sort cut read echo printf pytest jest vitest mocha nx lerna turbo kubectl helm lsof fuser kill
-killall pkill ss netstat nmap docker-compose podman-compose ssh-keygen openssl jq yq sed awk grep
+tail sort cut read echo printf mocha kubectl helm lsof fuser kill killall pkill ss netstat nmap
+ps top htop strace gdb perf renice taskset pidstat py-spy pmap prlimit
+docker-compose podman-compose ssh-keygen openssl jq yq sed awk grep
 """)
 #: Leading words that run the next word as the real command.
 WRAPPERS = _words("sudo env nohup time exec command npx bunx pnpx yarn pnpm npm bun cross-env "

@@ -57,11 +57,12 @@ def scan_project(root: Path | str, environ: Mapping[str, str] | None = None,
     env = dict(os.environ if environ is None else environ)
     result = ScanResult()
     dotenv_cache: dict[str, dict[str, str] | None] = {}
-    for rel, path in _walk(top, result):
+    for rel, path_text in _walk(top, result):
         result.files_seen += 1
         matching = [s for s in scanners if s.matches(rel)]
         if not matching:
             continue
+        path = Path(path_text)
         text = _read(path, rel, result)
         if text is None:
             continue
@@ -120,9 +121,10 @@ def _read(path: Path, rel: str, result: ScanResult) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
-def _walk(top: Path, result: ScanResult) -> list[tuple[str, Path]]:
-    """(posix path relative to ``top``, path) for every file to consider, in a stable order."""
-    out: list[tuple[str, Path]] = []
+def _walk(top: Path, result: ScanResult) -> list[tuple[str, str]]:
+    """(posix path relative to ``top``, path) for every file to consider, in a stable order.
+    Paths stay strings: a Path per file costs more than the whole walk."""
+    out: list[tuple[str, str]] = []
     # Each stack entry: folder, its path relative to top, the .gitignore rule lists in force.
     stack: list[tuple[str, str, list[tuple[str, list[gitignore.Rule]]]]] = [(str(top), "", [])]
     while stack:
@@ -162,9 +164,9 @@ def _walk(top: Path, result: ScanResult) -> list[tuple[str, Path]]:
                     result.notes.append(ScanProblem(rel, "skipped: symlink points outside the"
                                                          " project (or is broken)"))
                 elif target.is_file():
-                    out.append((rel, target))
+                    out.append((rel, str(target)))
             elif entry.is_file(follow_symlinks=False):
-                out.append((rel, Path(entry.path)))
+                out.append((rel, entry.path))
         stack.extend(reversed(subdirs))
     return out
 
