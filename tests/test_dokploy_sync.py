@@ -14,6 +14,7 @@ import pytest
 from conftest import ServerProc, free_port, make_server
 from fake_dokploy import API_KEY, SECRETS, FakeDokploy
 from nginx_check import nginx_t, self_signed
+from port_server.models import AllocationFilter
 
 SHAPES = ("legacy", "environments", "slim")
 OWN = {("dokploy", "main", "ui", 3000, "tcp"), ("dokploy", "main", "traefik-http", 80, "tcp"),
@@ -53,8 +54,8 @@ def server(shared_server: ServerProc) -> Iterator[ServerProc]:
     config = shared_server.data_dir / "config.toml"
     config.unlink(missing_ok=True)
     with shared_server.client() as client:
-        for alloc in client.list():
-            client.release_id(alloc.id)
+        for alloc in client.list(AllocationFilter(host="*")):
+            client.release_id(alloc.id, force=True)
 
 
 @pytest.fixture
@@ -228,6 +229,11 @@ def test_remote_server_syncs_into_its_own_host(server: ServerProc, fake: FakeDok
     assert ("dokploy", "ui", 3000) not in adds  # the UI runs on the Dokploy host only
     assert ("dokploy", "traefik-https", 443) in adds
     assert listed(server) == []  # this host's registry is unchanged
+    edge = server.portctl("list", "--host", "edge-1", "--json")
+    assert {(a["service"], a["port"], a["host"]) for a in json.loads(edge.stdout)} >= {
+        ("edge-api", 8200, "edge-1"), ("traefik-https", 443, "edge-1")}
+    again = json.loads(sync(server, fake, "--server", "edge-1", "--json").stdout)
+    assert again["summary"]["unchanged"] == len(again["plan"])
     unknown = sync(server, fake, "--server", "nowhere")
     assert unknown.returncode == 2
     assert "edge-1" in unknown.stderr
@@ -382,7 +388,24 @@ def test_nginx_https_blocks_with_certificates(server: ServerProc, fake: FakeDokp
     assert half.returncode == 2 and "--key" in half.stderr
 
 
-def test_portctl_sync_help_and_readme() -> None:
+def test_sync_commands_have_help_and_are_documented() -> None:
+    from port_server.cli import build_parser
+    from port_server.cli.sync import portman_parser
+
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    for command in ("portctl sync dokploy", "portctl nginx", "portman sync --nginx"):
-        assert command in readme
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    sync = sub.choices["sync"]  # type: ignore[index]
+    platforms = next(a for a in sync._actions if a.dest == "platform")
+    assert platforms.choices["dokploy"].description  # type: ignore[index]
+    assert sub.choices["nginx"].description  # type: ignore[index]
+    assert portman_parser().description
+    for text in ("portctl sync dokploy", "portctl nginx", "portman sync --dry-run",
+                 "portman sync --nginx > dokploy-nginx.conf", "POST /v1/sync/dokploy",
+                 "upstream_error"):
+        assert text in readme, text
+
+
+def test_sync_without_platform_is_usage_error(server: ServerProc) -> None:
+    r = server.portctl("sync")
+    assert r.returncode == 2 and "portctl sync dokploy" in r.stderr
