@@ -39,5 +39,8 @@ bench: $(STAMP)
 	$(PY) -m compileall -q src >/dev/null
 	$(PY) bench/run_all.py $(if $(PEERS),--peers,)
 
+install-skill: $(STAMP)
+	$(VENV)/bin/portctl skill install --global
+
 clean:
 	rm -rf $(VENV) bin build dist .pytest_cache .mypy_cache .ruff_cache

@@ -186,9 +186,8 @@ def from_json(status: int, body: Any) -> PortServerError:
     code = body.get("code")
     message = str(body.get("message") or body.get("error") or f"server answered {status}")
     extra = {k: v for k, v in body.items() if k not in ("error", "code", "message")}
-    if isinstance(code, str):
-        cls = error_class_for(code)
-    else:  # a plain v1 server: fall back on the status code
+    cls = error_class_for(code) if isinstance(code, str) else PortServerError
+    if cls is PortServerError:  # a v1 server, or a code defined outside this module
         cls = {400: InvalidInput, 404: NotFound, 409: PortAllocated, 403: PermissionDenied,
                401: Unauthorized, 413: PayloadTooLarge, 503: StoreUnavailable}.get(
                    status, PortServerError)

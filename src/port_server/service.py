@@ -313,18 +313,24 @@ class RegistryService:
         return victims
 
     def update(self, alloc_id: int, changes: dict[str, Any], force: bool = False) -> Allocation:
-        allowed = set(METADATA_FIELDS) | {"protected"}
+        allowed = set(METADATA_FIELDS) | {"protected", "pid", "command"}
         unknown = set(changes) - allowed
         if unknown:
             name = sorted(unknown)[0]
             raise InvalidInput(
                 f"{name}: cannot be updated; updatable: {', '.join(sorted(allowed))}", field=name)
+        changes = dict(changes)
         for name, value in changes.items():
             if name == "protected":
                 if not isinstance(value, bool):
                     raise InvalidInput("protected: must be true or false", field="protected")
+            elif name == "pid":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise InvalidInput("pid: must be a process id, or 0 to clear it", field="pid")
             else:
-                check_text(name, value, limit=2048 if name == "note" else 256)
+                check_text(name, value, limit=2048 if name in ("note", "command") else 256)
+        if changes.get("pid") == 0:  # 0 clears: the process using the port has ended
+            changes["pid"] = None
         if changes.get("type"):
             self.settings.pool(str(changes["type"]))
         with self.store.write() as tx:

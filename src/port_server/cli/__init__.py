@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from port_server.client import RegistryClient
 
 #: Command modules, in the order their commands appear in --help. Each has ``register(sub)``.
-COMMAND_MODULES = ("allocations", "daemon_ctl", "sync", "scan", "project")
+COMMAND_MODULES = ("allocations", "run", "daemon_ctl", "sync", "scan", "project", "doctor",
+                   "skill", "completion", "mcp_cmd")
 
 #: Which module registers each command, so that running one imports only its module (start-up
 #: time: a module's imports are paid by every command). A command missing here still works:
@@ -35,6 +36,8 @@ COMMAND_INDEX = {
     "scan": "scan", "who": "scan", "adopt": "scan",
     "scan-project": "project", "register": "project", "env": "project",
     "compose-ports": "project", "up": "project",
+    "run": "run", "doctor": "doctor", "skill": "skill", "completion": "completion",
+    "__complete": "completion", "mcp": "mcp_cmd",
 }
 
 _GLOBAL_OPTIONS_WITH_VALUE = ("--addr",)

@@ -89,7 +89,8 @@ def describe(alloc: Allocation) -> str:
     return f"port {alloc.port} (id={alloc.id}) for {alloc.key}"
 
 
-def cmd_allocate(args: argparse.Namespace, ctx: Context) -> int:
+def identity_of(args: argparse.Namespace) -> tuple[str, str, str]:
+    """(app, instance, service) from the flags; app/instance default to the git identity."""
     from port_server.cli.identity import detect
 
     if not args.service:
@@ -99,7 +100,12 @@ def cmd_allocate(args: argparse.Namespace, ctx: Context) -> int:
         default_app, default_instance = detect()
         app = app or default_app
         instance = instance or default_instance
-    req = AllocationRequest(app=app, instance=instance, service=args.service, port=args.port,
+    return app, instance, args.service
+
+
+def cmd_allocate(args: argparse.Namespace, ctx: Context) -> int:
+    app, instance, service = identity_of(args)
+    req = AllocationRequest(app=app, instance=instance, service=service, port=args.port,
                             force=args.force)
     result = ctx.client.allocate(req)
     if args.json:

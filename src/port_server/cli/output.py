@@ -19,6 +19,11 @@ def error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
+def info(message: str) -> None:
+    """A status line for people, on stderr, so stdout stays the data (or a child's output)."""
+    print(message, file=sys.stderr)
+
+
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 

@@ -32,6 +32,8 @@ BIND_RETRY_SECONDS = 5.0
 #: ``port-server NAME ...`` subcommands: module (with ``run(argv) -> int``) and what it does.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("port_server.server.migrate", "copy a registry to another store"),
+    "install-service": ("port_server.server.install_service",
+                        "write and enable a systemd user unit; --print only prints it"),
 }
 
 
@@ -42,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Subcommands: " + "; ".join(f"port-server {name} ... ({what})"
                                            for name, (_, what) in SUBCOMMANDS.items()),
     )
+    add_server_flags(p)
+    p.add_argument("--version", action="version", version=f"port-server {__version__}")
+    return p
+
+
+def add_server_flags(p: argparse.ArgumentParser) -> None:
+    """The flags that configure a server; install-service passes them on to its ExecStart."""
     p.add_argument("--host", help="address to listen on (default 127.0.0.1; loopback only)")
     p.add_argument("--port", type=int, help="TCP port to listen on (default 51234)")
     p.add_argument("--db", help="SQLite database file (default DATA_DIR/registry.db)")
@@ -54,8 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host-id", help="name of this host in the registry (default hostname)")
     p.add_argument("--bind-retry", type=float, default=BIND_RETRY_SECONDS, metavar="SECONDS",
                    help="keep retrying a busy listen address this long (default %(default)s)")
-    p.add_argument("--version", action="version", version=f"port-server {__version__}")
-    return p
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

@@ -56,6 +56,10 @@ class UpdateBody(_Body):
     url: str | None = Field(default=None, max_length=256)
     note: str | None = Field(default=None, max_length=2048)
     protected: bool | None = None
+    pid: int | None = Field(default=None, ge=0, le=2**31, strict=True,
+                            description="process using the port; 0 clears it (portctl run)")
+    command: str | None = Field(default=None, max_length=2048,
+                                description="command line using the port (portctl run)")
 
 
 class AllocationOut(BaseModel):

@@ -1,0 +1,146 @@
+"""portctl run: allocate a port, run a command on it, and keep the registry in step with the child.
+
+The child gets the port in ``$PORT`` (or ``--env-var``) and in ``{port}`` placeholders of its
+arguments. While it runs its pid and command line are recorded on the allocation; signals sent to
+portctl are passed on; portctl exits with the child's exit code (128+N when a signal N killed it).
+``--ephemeral`` releases the allocation when the child ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from port_server.cli import output
+from port_server.errors import EXIT_USAGE, InvalidInput, NotFound, PortServerError
+from port_server.models import AllocationRequest
+
+if TYPE_CHECKING:
+    from port_server.cli import Context
+
+#: Signals passed on to the child. SIGINT is special: see ``_forwarder``.
+FORWARDED = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGINT")
+ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f]")
+MAX_COMMAND = 2048
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    from port_server.cli.allocations import add_filter_args
+
+    p = sub.add_parser(
+        "run", help="run a command on its allocated port (PORT=... and {port} in its arguments)",
+        description="Allocate a port for app/instance/service (idempotently), run CMD with the port"
+                    " in $PORT (or --env-var) and in {port} placeholders of its arguments, record"
+                    " the child's pid and command on the allocation while it runs, pass signals"
+                    " on, and exit with the child's exit code.",
+        epilog="example: portctl run --service web --ephemeral -- python -m http.server {port}")
+    add_filter_args(p)
+    p.add_argument("--type", default="", help="pool to auto-assign from (e.g. web, api)")
+    p.add_argument("--env-var", default="PORT", metavar="NAME",
+                   help="environment variable that carries the port (default PORT)")
+    p.add_argument("--ephemeral", action="store_true",
+                   help="release the port when the command ends (also when it is killed)")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...",
+                   help="the command to run, after --")
+    p.set_defaults(func=cmd_run)
+
+
+def substitute(argv: Sequence[str], port: int) -> list[str]:
+    """Replace ``{port}`` in every argument (plain text replace: other braces stay as they are)."""
+    return [arg.replace("{port}", str(port)) for arg in argv]
+
+
+def command_text(argv: Sequence[str]) -> str:
+    """The command line as recorded: one line (a script passed to sh -c may have newlines)."""
+    return CONTROL_RE.sub(" ", shlex.join(argv))[:MAX_COMMAND]
+
+
+def _forwarder(child: subprocess.Popen[bytes]) -> Any:
+    interactive = sys.stdin is not None and sys.stdin.isatty()
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        # A Ctrl-C at a terminal already reaches the child (same process group): sending it a
+        # second SIGINT would interrupt its clean shutdown. Any other sender only reached us.
+        if signum == signal.SIGINT and interactive:
+            return
+        if child.poll() is None:
+            try:
+                child.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+    return forward
+
+
+def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    from port_server.cli.allocations import describe, identity_of
+
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        output.error("give the command to run after --, e.g. portctl run --service web --"
+                     " python -m http.server {port}")
+        return EXIT_USAGE
+    if not ENV_VAR_RE.match(args.env_var):
+        raise InvalidInput(f"--env-var: {args.env_var!r} is not a variable name; use letters,"
+                           " digits and _ (e.g. PORT)", field="env_var")
+    app, instance, service = identity_of(args)
+    result = ctx.client.allocate(AllocationRequest(
+        app=app, instance=instance, service=service, type=args.type, source="run"))
+    alloc = result.allocation
+    argv = substitute(cmd, alloc.port)
+    env = {**os.environ, args.env_var: str(alloc.port)}
+    output.info(f"portctl run: {describe(alloc)}: {shlex.join(argv)}")
+    try:
+        child = subprocess.Popen(argv, env=env)
+    except OSError as exc:
+        if args.ephemeral:
+            _release(ctx, alloc.id)
+        raise PortServerError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from None
+    handler = _forwarder(child)
+    previous = {}
+    for name in FORWARDED:
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        _record(ctx, alloc.id, {"pid": child.pid, "command": command_text(argv)})
+        code = child.wait()
+    finally:
+        if child.poll() is None:  # portctl itself is going down: do not leave the child behind
+            child.terminate()
+            child.wait()
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+        if args.ephemeral:
+            _release(ctx, alloc.id)
+        else:
+            _record(ctx, alloc.id, {"pid": 0, "command": ""})
+    return 128 - code if code < 0 else code
+
+
+def _record(ctx: Context, alloc_id: int, changes: dict[str, Any]) -> None:
+    """Best effort: the child runs whether or not the registry hears about it."""
+    try:
+        ctx.client.update(alloc_id, changes)
+    except PortServerError as exc:
+        output.warn(f"could not record the process on allocation {alloc_id}: {exc.message}")
+
+
+def _release(ctx: Context, alloc_id: int) -> None:
+    try:
+        ctx.client.release_id(alloc_id)
+    except NotFound:
+        pass  # someone released it already: the outcome we wanted
+    except PortServerError as exc:
+        output.warn(f"could not release allocation {alloc_id}: {exc.message}")

@@ -1,0 +1,167 @@
+"""portctl skill install: copy the agent skill shipped in the package into an agent's skills folder.
+
+Each installed folder keeps a manifest (``.port-server-skill.json``) with the hash of every file as
+written. Re-running updates files still as written; a file whose hash differs from the manifest was
+edited by someone, and is kept unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from port_server import __version__
+from port_server.cli import output
+from port_server.errors import EXIT_OK
+
+if TYPE_CHECKING:
+    from port_server.cli import Context
+
+SKILL_NAME = "port-server"
+MANIFEST = ".port-server-skill.json"
+#: Agent homes whose ``skills/`` folder --global writes to, when the home exists.
+AGENT_HOMES = (".claude", ".codex", ".agents")
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser("skill", help="install the port-server agent skill (Claude, Codex, ...)",
+                       description="Manage the agent skill shipped with port-server.")
+    skill_sub = p.add_subparsers(dest="skill_command", metavar="SUBCOMMAND",
+                                 parser_class=type(p))
+    p.set_defaults(func=lambda args, ctx: _usage(p))
+    inst = skill_sub.add_parser(
+        "install", help="write SKILL.md and references/ (default ./.claude/skills/port-server/)",
+        description="Write the skill to ./.claude/skills/port-server/ (default), to the skills"
+                    " folder of every agent home that exists with --global (~/.claude, ~/.codex,"
+                    " ~/.agents), or to DIR/port-server/ with --dir. Re-running updates in place;"
+                    " files you edited are kept unless --force.")
+    where = inst.add_mutually_exclusive_group()
+    where.add_argument("--global", dest="global_", action="store_true",
+                       help="install for every agent home found in your home directory")
+    where.add_argument("--dir", help="install into DIR/port-server/ (DIR is a skills folder)")
+    inst.add_argument("--force", action="store_true", help="overwrite files you have edited")
+    inst.add_argument("--json", action="store_true", help="print what was written as JSON")
+    inst.set_defaults(func=cmd_install)
+
+
+def _usage(p: argparse.ArgumentParser) -> int:
+    p.print_help()
+    return 2
+
+
+def source_files() -> dict[str, bytes]:
+    """The skill's files as shipped: relative path -> content."""
+    out: dict[str, bytes] = {}
+
+    def walk(node: Traversable, prefix: str) -> None:
+        for child in node.iterdir():
+            if child.is_dir():
+                walk(child, f"{prefix}{child.name}/")
+            elif child.name.endswith(".md"):
+                out[f"{prefix}{child.name}"] = child.read_bytes()
+
+    walk(files("port_server") / "skill", "")
+    return dict(sorted(out.items()))
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def global_skill_dirs(home: Path | None = None) -> list[Path]:
+    """``skills/`` of each agent home that exists; ~/.claude/skills when there is none."""
+    home = home or Path.home()
+    found = [home / name / "skills" for name in AGENT_HOMES if (home / name).is_dir()]
+    return found or [home / ".claude" / "skills"]
+
+
+def project_skill_dir(cwd: Path | None = None) -> Path:
+    return (cwd or Path.cwd()) / ".claude" / "skills"
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    action: str  # created | updated | unchanged | kept
+
+
+def install(skills_dir: Path, force: bool = False) -> list[FileResult]:
+    """Install into ``skills_dir/port-server``; never overwrite an edited file unless ``force``."""
+    target = skills_dir / SKILL_NAME
+    manifest_path = target / MANIFEST
+    try:
+        recorded: dict[str, str] = json.loads(manifest_path.read_text()).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        recorded = {}
+    written: dict[str, str] = {}
+    results = []
+    for rel, data in source_files().items():
+        path = target / rel
+        new = digest(data)
+        try:
+            current: str | None = digest(path.read_bytes())
+        except FileNotFoundError:
+            current = None
+        if current == new:
+            action = "unchanged"
+        elif current is None:
+            action = "created"
+        elif current == recorded.get(rel) or force:
+            action = "updated"
+        else:
+            action = "kept"
+        if action in ("created", "updated"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        written[rel] = new if action != "kept" else recorded.get(rel, "")
+        results.append(FileResult(str(path), action))
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    manifest_path.write_text(json.dumps({"version": __version__, "files": written}, indent=2)
+                             + "\n")
+    return results
+
+
+def status(skills_dir: Path) -> str | None:
+    """None when not installed there, else "current" or "outdated" (or edited)."""
+    target = skills_dir / SKILL_NAME
+    if not (target / "SKILL.md").is_file():
+        return None
+    for rel, data in source_files().items():
+        try:
+            if digest((target / rel).read_bytes()) != digest(data):
+                return "outdated"
+        except OSError:
+            return "outdated"
+    return "current"
+
+
+def cmd_install(args: argparse.Namespace, ctx: Context) -> int:
+    if args.global_:
+        dirs = global_skill_dirs()
+    elif args.dir:
+        dirs = [Path(args.dir).expanduser()]
+    else:
+        dirs = [project_skill_dir()]
+    report = []
+    for skills_dir in dirs:
+        results = install(skills_dir, force=args.force)
+        report.append({"dir": str(skills_dir / SKILL_NAME),
+                       "files": [r.__dict__ for r in results]})
+        if not args.json:
+            counts = {a: sum(r.action == a for r in results)
+                      for a in ("created", "updated", "unchanged", "kept")}
+            summary = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
+            output.emit(f"installed skill in {skills_dir / SKILL_NAME} ({summary})")
+            for r in results:
+                if r.action == "kept":
+                    output.warn(f"kept {r.path}: edited since it was installed;"
+                                " pass --force to overwrite it")
+    if args.json:
+        output.as_json(report)
+    return EXIT_OK

@@ -1,0 +1,199 @@
+"""``portctl mcp``: the registry as MCP tools over stdio, with the official ``mcp`` SDK (extra ``mcp``).
+
+Every tool goes through the same RegistryClient as the CLI, so the server's checks and messages
+apply unchanged: a domain error comes back as an MCP tool error (``isError``) whose text is the
+message the CLI prints after ``error:``. Tools are declared with an explicit JSON schema each, in
+``TOOLS``; arguments are checked against it here because the low-level SDK server does not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from port_server import __version__
+from port_server.client import RegistryClient
+from port_server.errors import InvalidInput, PortServerError
+from port_server.models import AllocationFilter, AllocationRequest
+
+_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"}
+_PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+
+
+def _props(**props: tuple[dict[str, Any], str]) -> dict[str, Any]:
+    return {name: {**schema, "description": text} for name, (schema, text) in props.items()}
+
+
+_FILTER = _props(
+    app=(_NAME, "application name"),
+    instance=(_NAME, "instance: worktree, branch or environment"),
+    service=(_NAME, "service name, e.g. web, api, postgres"),
+    port=(_PORT, "port number"),
+)
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    schema: dict[str, Any]
+    run: Callable[[RegistryClient, dict[str, Any]], Any]
+
+
+def _allocate(client: RegistryClient, args: dict[str, Any]) -> Any:
+    app, instance = args.get("app"), args.get("instance")
+    if not app or not instance:
+        from port_server.cli.identity import detect
+
+        default_app, default_instance = detect()
+        app, instance = app or default_app, instance or default_instance
+    result = client.allocate(AllocationRequest(
+        app=app, instance=instance, service=args["service"], port=args.get("port"),
+        type=args.get("type", ""), force=bool(args.get("force", False)),
+        note=args.get("note", "")))
+    return {**result.allocation.to_dict(), "created": result.created}
+
+
+def _release(client: RegistryClient, args: dict[str, Any]) -> Any:
+    if "id" in args:
+        if len(args) > 1:
+            raise InvalidInput("id cannot be combined with app/instance/service/port", field="id")
+        alloc = client.release_id(int(args["id"]))
+        return {"released": [alloc.to_dict()] if alloc else []}
+    flt = AllocationFilter(**{k: args.get(k) for k in ("app", "instance", "service", "port")})
+    if flt.is_empty():
+        raise InvalidInput("release needs id or at least one of app, instance, service, port"
+                           " (it never releases everything)", field="filter")
+    return {"released": [a.to_dict() for a in client.release(flt)]}
+
+
+def _list(client: RegistryClient, args: dict[str, Any]) -> Any:
+    flt = AllocationFilter(**{k: args.get(k) for k in ("app", "instance", "service", "port")})
+    return {"allocations": [a.to_dict() for a in client.list(flt)]}
+
+
+def _check(client: RegistryClient, args: dict[str, Any]) -> Any:
+    return client.check_port(int(args["port"])).to_dict()
+
+
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "allocate",
+        "Allocate a host port for app/instance/service that collides with nothing registered or"
+        " bound on this machine. Idempotent: asking again returns the same port. Use it instead of"
+        " choosing or hard-coding a port. app/instance default to the git repository and worktree"
+        " (or branch) of the directory the MCP server runs in.",
+        {"type": "object", "required": ["service"], "additionalProperties": False,
+         "properties": {**_FILTER, **_props(
+             port=(_PORT, "ask for this exact port (omit to auto-assign)"),
+             type=({"type": "string"}, "pool to auto-assign from: web, api, db, ml, monitoring,"
+                                       " dynamic (default: the default pool)"),
+             force=({"type": "boolean"}, "register an explicit port even if a running process"
+                                         " already has it bound"),
+             note=({"type": "string"}, "free-text note stored with the allocation"))}},
+        _allocate),
+    ToolSpec(
+        "release",
+        "Release allocations: by id, or by a filter of app/instance/service/port (at least one;"
+        " it never releases everything). Returns the released allocations.",
+        {"type": "object", "additionalProperties": False, "properties": {
+            **_FILTER, **_props(id=({"type": "integer", "minimum": 1}, "allocation id"))}},
+        _release),
+    ToolSpec(
+        "list_allocations",
+        "List allocations, optionally filtered by app, instance, service or port.",
+        {"type": "object", "additionalProperties": False, "properties": _FILTER},
+        _list),
+    ToolSpec(
+        "check_port",
+        "Is a port free? Returns available (false when it is registered or bound by any process"
+        " on this machine), the registered holder and the processes holding it.",
+        {"type": "object", "required": ["port"], "additionalProperties": False,
+         "properties": _props(port=(_PORT, "the port to check"))},
+        _check),
+)
+
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str, "integer": int, "boolean": bool, "object": dict}
+
+
+def check_arguments(spec: ToolSpec, args: dict[str, Any]) -> None:
+    """The subset of JSON schema our tools use: required, known names, types, bounds, pattern."""
+    import re
+
+    props: dict[str, Any] = spec.schema["properties"]
+    for name in spec.schema.get("required", []):
+        if name not in args:
+            raise InvalidInput(f"{name}: field required", field=name)
+    for name, value in args.items():
+        if name not in props:
+            raise InvalidInput(f"{name}: unknown argument; use: {', '.join(props)}", field=name)
+        prop = props[name]
+        kind = prop["type"]
+        bad_bool = kind == "integer" and isinstance(value, bool)
+        if bad_bool or not isinstance(value, _JSON_TYPES[kind]):
+            raise InvalidInput(f"{name}: must be a{'n' if kind[0] in 'aeiou' else ''} {kind}",
+                               field=name)
+        if kind == "integer" and not prop.get("minimum", value) <= value <= prop.get(
+                "maximum", value):
+            raise InvalidInput(f"{name}: {value} is out of range; use a number from"
+                               f" {prop['minimum']} to {prop.get('maximum', 'up')}", field=name)
+        if "pattern" in prop and not re.match(prop["pattern"], value):
+            raise InvalidInput(f"{name}: {value!r} is not a valid name; use 1-63 letters, digits,"
+                               " '.', '_' or '-', starting with a letter or digit", field=name)
+
+
+def call_tool(addr: str | None, name: str, args: dict[str, Any]) -> tuple[bool, Any]:
+    """Run one tool: (ok, result or error message). Blocking; the server runs it in a thread."""
+    spec = next((t for t in TOOLS if t.name == name), None)
+    if spec is None:
+        return False, f"unknown tool {name!r}; tools: {', '.join(t.name for t in TOOLS)}"
+    try:
+        check_arguments(spec, args)
+        with RegistryClient(addr) as client:
+            return True, spec.run(client, args)
+    except PortServerError as exc:
+        return False, exc.message
+
+
+def build_server(addr: str | None) -> Any:
+    import anyio
+    import mcp_types as types
+    from mcp.server.lowlevel import Server
+
+    async def list_tools(ctx: Any, params: Any) -> Any:
+        return types.ListToolsResult(tools=[
+            types.Tool(name=t.name, description=t.description, input_schema=t.schema)
+            for t in TOOLS])
+
+    async def call(ctx: Any, params: Any) -> Any:
+        args = dict(params.arguments or {})
+        ok, result = await anyio.to_thread.run_sync(call_tool, addr, params.name, args)
+        if not ok:
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=str(result))], is_error=True)
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=json.dumps(result, indent=2))],
+            structured_content=result)
+
+    return Server("port-server", version=__version__,
+                  instructions="Allocate host ports from the port-server registry instead of"
+                               " choosing them: allocate, list_allocations, check_port, release.",
+                  on_list_tools=list_tools, on_call_tool=call)
+
+
+def main(addr: str | None = None) -> int:
+    """Serve MCP on stdin/stdout until the client closes the connection."""
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    server = build_server(addr)
+
+    async def serve() -> None:
+        async with stdio_server() as (read, write):
+            await server.run(read, write, server.create_initialization_options())
+
+    anyio.run(serve)
+    return 0
