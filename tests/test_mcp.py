@@ -1,4 +1,4 @@
-"""`portctl mcp` end to end: the MCP SDK's own client talks to it over stdio, against a real server."""
+"""`portctl mcp` end to end: the MCP SDK's own client talks to it over stdio, to a real server."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""portctl run against a real server: the port reaches the child, the registry sees the child,
-signals pass through, exit codes come back, and --ephemeral frees the port however the child ends."""
+"""portctl run against a real server: the port reaches the child, the registry sees it, signals
+pass through, exit codes come back, and --ephemeral frees the port however the child ends."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``portctl mcp``: the registry as MCP tools over stdio, with the official ``mcp`` SDK (extra ``mcp``).
+"""``portctl mcp``: the registry as MCP tools over stdio, with the official ``mcp`` SDK (extra).
 
 Every tool goes through the same RegistryClient as the CLI, so the server's checks and messages
 apply unchanged: a domain error comes back as an MCP tool error (``isError``) whose text is the
@@ -140,7 +140,7 @@ def check_arguments(spec: ToolSpec, args: dict[str, Any]) -> None:
                 "maximum", value):
             raise InvalidInput(f"{name}: {value} is out of range; use a number from"
                                f" {prop['minimum']} to {prop.get('maximum', 'up')}", field=name)
-        if "pattern" in prop and not re.match(prop["pattern"], value):
+        if "pattern" in prop and not re.match(str(prop["pattern"]), str(value)):
             raise InvalidInput(f"{name}: {value!r} is not a valid name; use 1-63 letters, digits,"
                                " '.', '_' or '-', starting with a letter or digit", field=name)
 

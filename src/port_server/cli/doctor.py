@@ -1,13 +1,9 @@
-"""portctl doctor: one line per check of the set-up, ok / warn / fail; exit 1 when any check fails."""
+"""portctl doctor: one line per check of the set-up (ok, warn or fail); exit 1 when any fails."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from port_server import __version__
@@ -61,6 +57,10 @@ def check_server(ctx: Context) -> tuple[list[Check], dict[str, Any] | None]:
 
 
 def check_data_dir(info: dict[str, Any] | None) -> Check:
+    import os
+    import tempfile
+    from pathlib import Path
+
     from port_server.settings import data_dir_from_env
 
     path = Path(info["data_dir"]) if info and info.get("data_dir") else data_dir_from_env()
@@ -118,6 +118,8 @@ def check_skill() -> Check:
 
 
 def check_path() -> Check:
+    import shutil
+
     missing = [c for c in COMMANDS if shutil.which(c) is None]
     if missing:
         return Check("PATH", "warn", f"not on PATH: {', '.join(missing)}; run `make build` in"

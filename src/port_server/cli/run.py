@@ -9,27 +9,23 @@ portctl are passed on; portctl exits with the child's exit code (128+N when a si
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import shlex
-import signal
-import subprocess
-import sys
-from collections.abc import Sequence
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from port_server.cli import output
 from port_server.errors import EXIT_USAGE, InvalidInput, NotFound, PortServerError
-from port_server.models import AllocationRequest
 
 if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Sequence
+
     from port_server.cli import Context
+
+# Only argparse at import time: the rest is imported by the command (portctl starts fast).
 
 #: Signals passed on to the child. SIGINT is special: see ``_forwarder``.
 FORWARDED = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGINT")
-ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f]")
+ENV_VAR = r"^[A-Za-z_][A-Za-z0-9_]*$"
+CONTROL_CHARS = r"[\x00-\x08\x0a-\x1f]"
 MAX_COMMAND = 2048
 
 
@@ -61,28 +57,40 @@ def substitute(argv: Sequence[str], port: int) -> list[str]:
 
 def command_text(argv: Sequence[str]) -> str:
     """The command line as recorded: one line (a script passed to sh -c may have newlines)."""
-    return CONTROL_RE.sub(" ", shlex.join(argv))[:MAX_COMMAND]
+    import re
+    import shlex
+
+    return re.sub(CONTROL_CHARS, " ", shlex.join(argv))[:MAX_COMMAND]
 
 
 def _forwarder(child: subprocess.Popen[bytes]) -> Any:
+    import contextlib
+    import signal
+    import sys
+
     interactive = sys.stdin is not None and sys.stdin.isatty()
 
-    def forward(signum: int, frame: FrameType | None) -> None:
+    def forward(signum: int, frame: object) -> None:
         # A Ctrl-C at a terminal already reaches the child (same process group): sending it a
         # second SIGINT would interrupt its clean shutdown. Any other sender only reached us.
         if signum == signal.SIGINT and interactive:
             return
         if child.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 child.send_signal(signum)
-            except ProcessLookupError:
-                pass
 
     return forward
 
 
 def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    import os
+    import re
+    import shlex
+    import signal
+    import subprocess
+
     from port_server.cli.allocations import describe, identity_of
+    from port_server.models import AllocationRequest
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
@@ -91,7 +99,7 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
         output.error("give the command to run after --, e.g. portctl run --service web --"
                      " python -m http.server {port}")
         return EXIT_USAGE
-    if not ENV_VAR_RE.match(args.env_var):
+    if not re.match(ENV_VAR, args.env_var):
         raise InvalidInput(f"--env-var: {args.env_var!r} is not a variable name; use letters,"
                            " digits and _ (e.g. PORT)", field="env_var")
     app, instance, service = identity_of(args)

@@ -8,12 +8,7 @@ edited by someone, and is kept unless ``--force``.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 from dataclasses import dataclass
-from importlib.resources import files
-from importlib.resources.abc import Traversable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from port_server import __version__
@@ -21,6 +16,9 @@ from port_server.cli import output
 from port_server.errors import EXIT_OK
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+    from pathlib import Path
+
     from port_server.cli import Context
 
 SKILL_NAME = "port-server"
@@ -57,6 +55,7 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 def source_files() -> dict[str, bytes]:
     """The skill's files as shipped: relative path -> content."""
+    from importlib.resources import files
     out: dict[str, bytes] = {}
 
     def walk(node: Traversable, prefix: str) -> None:
@@ -71,17 +70,23 @@ def source_files() -> dict[str, bytes]:
 
 
 def digest(data: bytes) -> str:
+    import hashlib
+
     return hashlib.sha256(data).hexdigest()
 
 
 def global_skill_dirs(home: Path | None = None) -> list[Path]:
     """``skills/`` of each agent home that exists; ~/.claude/skills when there is none."""
+    from pathlib import Path
+
     home = home or Path.home()
     found = [home / name / "skills" for name in AGENT_HOMES if (home / name).is_dir()]
     return found or [home / ".claude" / "skills"]
 
 
 def project_skill_dir(cwd: Path | None = None) -> Path:
+    from pathlib import Path
+
     return (cwd or Path.cwd()) / ".claude" / "skills"
 
 
@@ -93,6 +98,8 @@ class FileResult:
 
 def install(skills_dir: Path, force: bool = False) -> list[FileResult]:
     """Install into ``skills_dir/port-server``; never overwrite an edited file unless ``force``."""
+    import json
+
     target = skills_dir / SKILL_NAME
     manifest_path = target / MANIFEST
     try:
@@ -142,6 +149,8 @@ def status(skills_dir: Path) -> str | None:
 
 
 def cmd_install(args: argparse.Namespace, ctx: Context) -> int:
+    from pathlib import Path
+
     if args.global_:
         dirs = global_skill_dirs()
     elif args.dir:
