@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
 
 from port_server.errors import EXIT_OK
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from port_server.cli import Context
 
 SHELLS = ("bash", "zsh", "fish")

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
 
 from port_server import __version__
 from port_server.cli import output
 from port_server.errors import EXIT_ERROR, EXIT_OK, PortServerError, ServerUnreachable
+from port_server.records import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from port_server.cli import Context
 
 COMMANDS = ("port-server", "portctl", "portman")
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(Record):
     name: str
     status: str  # ok | warn | fail
     message: str
@@ -136,7 +137,7 @@ def run_checks(ctx: Context) -> list[Check]:
 def cmd_doctor(args: argparse.Namespace, ctx: Context) -> int:
     checks = run_checks(ctx)
     if args.json:
-        output.as_json([asdict(c) for c in checks])
+        output.as_json([dict(c.__dict__) for c in checks])
     else:
         width = max(len(c.name) for c in checks)
         for c in checks:

@@ -9,14 +9,15 @@ portctl are passed on; portctl exits with the child's exit code (128+N when a si
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
 
 from port_server.cli import output
 from port_server.errors import EXIT_USAGE, InvalidInput, NotFound, PortServerError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
     from collections.abc import Sequence
+    from typing import Any
 
     from port_server.cli import Context
 

@@ -8,16 +8,17 @@ edited by someone, and is kept unless ``--force``.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from port_server import __version__
 from port_server.cli import output
 from port_server.errors import EXIT_OK
+from port_server.records import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
     from pathlib import Path
+    from typing import Any
 
     from port_server.cli import Context
 
@@ -90,8 +91,7 @@ def project_skill_dir(cwd: Path | None = None) -> Path:
     return (cwd or Path.cwd()) / ".claude" / "skills"
 
 
-@dataclass(frozen=True)
-class FileResult:
+class FileResult(Record):
     path: str
     action: str  # created | updated | unchanged | kept
 
@@ -161,7 +161,7 @@ def cmd_install(args: argparse.Namespace, ctx: Context) -> int:
     for skills_dir in dirs:
         results = install(skills_dir, force=args.force)
         report.append({"dir": str(skills_dir / SKILL_NAME),
-                       "files": [r.__dict__ for r in results]})
+                       "files": [dict(r.__dict__) for r in results]})
         if not args.json:
             counts = {a: sum(r.action == a for r in results)
                       for a in ("created", "updated", "unchanged", "kept")}
