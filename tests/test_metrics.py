@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -131,3 +133,29 @@ def test_without_prometheus_client_metrics_is_a_clear_501(
     body = r.json()
     assert body["code"] == "feature_unavailable"
     assert "port-server[metrics]" in body["message"]
+
+
+def test_scan_states_and_last_scan_time(tmp_path: Path) -> None:
+    app, service = make_app(tmp_path)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        service.allocate(AllocationRequest(app="x", instance="i", service="up", port=port,
+                                           force=True))
+        service.allocate(AllocationRequest(app="x", instance="i", service="idle"))
+        before = time.time()
+        with TestClient(app) as client:
+            first = scrape(client.get("/metrics").text)
+            second = scrape(client.get("/metrics").text)
+    assert value(first, "port_server_scan_ports", state="ok") == 1
+    assert value(first, "port_server_scan_ports", state="down") == 1
+    assert value(first, "port_server_scan_ports", state="conflict") == 0
+    unregistered = value(first, "port_server_scan_ports", state="unregistered")
+    assert unregistered is not None and unregistered >= 0
+    scanned_at = value(first, "port_server_scan_last_timestamp_seconds")
+    assert scanned_at is not None and before <= scanned_at <= time.time()
+    took = value(first, "port_server_scan_duration_seconds")
+    assert took is not None and 0 < took < 10
+    # Scrapes close together share one scan.
+    assert value(second, "port_server_scan_last_timestamp_seconds") == scanned_at

@@ -7,23 +7,27 @@ apps in one process do not share or clash over counters. Two kinds of figures:
   with its route template (``/v1/allocations/{alloc_id}``), never the raw path, so the number of
   series stays bounded whatever clients send;
 - registry figures (allocations by pool and source, pool occupancy, live scan states), read from
-  the service by ``RegistryCollector`` at scrape time, so they can never drift from the store.
+  the service by ``RegistryCollector`` at scrape time, so they can never drift from the store or
+  the machine (the scan is re-run at most every few seconds, see ``LatestScan``).
 
 Without prometheus-client the route answers 501 with the usual JSON error body.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from port_server.errors import FeatureUnavailable
+from port_server.errors import FeatureUnavailable, PortServerError
 from port_server.models import Allocation
 from port_server.service import RegistryService
 
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("port_server")
 
 NAMESPACE = "port_server"
 #: Request latency buckets in seconds: a local registry answers in well under a millisecond to a
@@ -51,8 +56,38 @@ def pool_of(alloc: Allocation, service: RegistryService) -> str:
     return "default" if default is not None and alloc.port in default else "none"
 
 
-#: A source of live-scan figures: () -> (count per state, unix time of that scan) or None.
-ScanSource = Callable[[], tuple[dict[str, int], float] | None]
+@dataclass(frozen=True)
+class ScanFigures:
+    counts: dict[str, int]  # ports per live state
+    at: float  # unix time the scan ran
+    seconds: float  # how long it took
+
+
+#: Where the collector gets live-scan figures; None when there are none to give.
+ScanSource = Callable[[], ScanFigures | None]
+
+
+class LatestScan:
+    """Runs the live scan for a scrape, at most once per ``max_age`` seconds, so that several
+    scrapers (or a fast one) cost one scan. A failing scan leaves the figures out, never the
+    rest of /metrics."""
+
+    def __init__(self, service: RegistryService, max_age: float = 5.0) -> None:
+        self.service = service
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._last: ScanFigures | None = None
+
+    def __call__(self) -> ScanFigures | None:
+        with self._lock:
+            if self._last is None or time.time() - self._last.at >= self.max_age:
+                try:
+                    report = self.service.scan()
+                except (PortServerError, OSError):
+                    log.warning("live scan for /metrics failed", exc_info=True)
+                    return self._last
+                self._last = ScanFigures(report.counts(), time.time(), report.elapsed_ms / 1000)
+            return self._last
 
 
 class RegistryCollector:
@@ -93,14 +128,15 @@ class RegistryCollector:
 
         scan = self.scan_source() if self.scan_source is not None else None
         if scan is not None:
-            states, scanned_at = scan
             by_state = GaugeMetricFamily(f"{NAMESPACE}_scan_ports",
                                          "Ports by live state in the last scan.", labels=["state"])
-            for state, n in sorted(states.items()):
+            for state, n in sorted(scan.counts.items()):
                 by_state.add_metric([state], n)
             yield by_state
             yield GaugeMetricFamily(f"{NAMESPACE}_scan_last_timestamp_seconds",
-                                    "Unix time of the last live scan.", value=scanned_at)
+                                    "Unix time of the last live scan.", value=scan.at)
+            yield GaugeMetricFamily(f"{NAMESPACE}_scan_duration_seconds",
+                                    "How long the last live scan took.", value=scan.seconds)
 
 
 class AppMetrics:
@@ -163,9 +199,12 @@ class RequestMetrics:
 
 
 def install(app: FastAPI, service: RegistryService, scan_source: ScanSource | None = None) -> None:
-    """Give ``app`` its metrics when prometheus-client is importable; otherwise /metrics is 501."""
+    """Give ``app`` its metrics when prometheus-client is importable; otherwise /metrics is 501.
+
+    The scan figures come from ``scan_source``, by default a fresh live scan (at most every 5 s).
+    """
     try:
-        metrics: AppMetrics | None = AppMetrics(service, scan_source)
+        metrics: AppMetrics | None = AppMetrics(service, scan_source or LatestScan(service))
     except ImportError:
         metrics = None
     app.state.metrics = metrics

@@ -93,36 +93,31 @@ async function api(method, path, body) {
   return data;
 }
 
-function processesOf(row) {
-  if (Array.isArray(row.processes)) return row.processes.filter(Boolean);
-  if (row.process && typeof row.process === "object") return [row.process];
-  return [];
-}
-
+// One row of GET /v1/scan (port + protocol, with its allocations and listeners) in the shape
+// the tables use. The listener that names the row is the first with a visible process or a
+// container, as `portctl adopt` chooses it.
 function scanRowFrom(raw) {
-  const alloc = raw.allocation && typeof raw.allocation === "object" ? raw.allocation : {};
-  const procs = processesOf(raw);
-  const first = procs[0] || {};
-  const addresses = Array.isArray(raw.addresses) ? raw.addresses.join(", ")
-    : (raw.address || raw.bind || raw.local_address || "");
-  const container = raw.container && typeof raw.container === "object" ? raw.container : {};
+  const listeners = Array.isArray(raw.listeners) ? raw.listeners : [];
+  const allocations = Array.isArray(raw.allocations) ? raw.allocations : [];
+  const lead = listeners.find((l) => l.pid !== null && l.pid !== undefined)
+    || listeners.find((l) => l.container) || listeners[0] || {};
+  const container = lead.container || {};
+  const hidden = Array.isArray(lead.hidden) ? lead.hidden : [];
   return {
     port: Number(raw.port),
     protocol: String(raw.protocol || "tcp").toLowerCase(),
     state: String(raw.state || "unknown").toLowerCase(),
-    allocationId: raw.allocation_id ?? alloc.id ?? null,
-    app: raw.app || alloc.app || "",
-    instance: raw.instance || alloc.instance || "",
-    service: raw.service || alloc.service || "",
-    address: String(addresses),
-    pid: first.pid ?? raw.pid ?? null,
-    process: first.name || raw.process_name || "",
-    user: first.user || raw.user || "",
-    command: first.cmdline || raw.command || raw.cmdline || "",
-    hidden: first.pid === null || Boolean(raw.hidden),
-    containerName: container.name || raw.container_name || "",
-    composeProject: container.project || container.compose_project || raw.compose_project || "",
-    composeService: container.service || container.compose_service || raw.compose_service || "",
+    reason: String(raw.reason || ""),
+    allocationIds: allocations.map((a) => a.id),
+    address: [...new Set(listeners.map((l) => l.address).filter(Boolean))].join(", "),
+    pid: lead.pid ?? null,
+    process: lead.name || "",
+    user: lead.user || "",
+    command: lead.cmdline || "",
+    hidden: hidden.includes("pid"),
+    containerName: container.name || "",
+    composeProject: container.compose_project || "",
+    composeService: container.compose_service || "",
   };
 }
 
@@ -133,11 +128,12 @@ let scanMissingSince = 0;
 async function loadScan() {
   if (scanMissingSince && Date.now() - scanMissingSince < SCAN_RETRY_MS) return view.scan;
   try {
-    const data = await api("GET", "/v1/scan");
+    // details: process, user, command line and container for the unregistered listeners.
+    const data = await api("GET", "/v1/scan?details=true");
     scanMissingSince = 0;
-    const rows = Array.isArray(data) ? data : (data && (data.rows || data.ports || data.results)) || [];
-    const at = (data && !Array.isArray(data) && (data.scanned_at || data.time)) || null;
-    return { available: true, reason: "", rows: rows.map(scanRowFrom), at };
+    const rows = (data && Array.isArray(data.rows)) ? data.rows : [];
+    return { available: true, reason: "", rows: rows.map(scanRowFrom), at: new Date(),
+             hiddenProcesses: Boolean(data && data.hidden) };
   } catch (err) {
     // Servers without the live scan still get a working dashboard, just without live states.
     const missing = [404, 405, 501].includes(err.status);
@@ -182,27 +178,22 @@ async function fetchAndRender() {
 
 // ---- the model the tables show ----------------------------------------------------------------
 
-function liveStates() {
+// allocation -> its scan row (by id; a port registered twice has one row for both).
+function liveRows() {
   const byId = new Map();
-  const byPort = new Map();
   for (const row of view.scan.rows) {
-    if (row.state === "unregistered") continue;
-    const keep = (map, key) => {
-      const old = map.get(key);
-      if (!old || STATE_RANK[row.state] < STATE_RANK[old]) map.set(key, row.state);
-    };
-    if (row.allocationId !== null) keep(byId, row.allocationId);
-    keep(byPort, `${row.port}/${row.protocol}`);
+    for (const id of row.allocationIds) byId.set(id, row);
   }
-  return (a) => {
-    if (!view.scan.available) return "";
-    return byId.get(a.id) || byPort.get(`${a.port}/${a.protocol || "tcp"}`) || "unknown";
-  };
+  return (a) => byId.get(a.id);
 }
 
 function records() {
-  const stateOf = liveStates();
-  return view.allocations.map((a) => ({ ...a, state: stateOf(a) }));
+  const rowOf = liveRows();
+  return view.allocations.map((a) => {
+    if (!view.scan.available) return { ...a, state: "", reason: "" };
+    const row = rowOf(a);
+    return { ...a, state: row ? row.state : "unknown", reason: row ? row.reason : "" };
+  });
 }
 
 function unregisteredRows() {
@@ -249,9 +240,19 @@ function compare(a, b) {
 
 // ---- rendering --------------------------------------------------------------------------------
 
-function badge(state) {
+function badge(state, reason = "") {
   if (!state) return el("span", { class: "badge none", title: "live scan not available" }, "—");
-  return el("span", { class: `badge ${state}` }, STATE_TEXT[state] || state);
+  return el("span", { class: `badge ${state}`, title: reason || null },
+    STATE_TEXT[state] || state);
+}
+
+// A conflict needs its reason on screen (who holds the port instead), on a line of its own
+// under the row; the other states' reasons show on hover.
+function reasonRow(r) {
+  if (r.state !== "conflict" || !r.reason) return null;
+  return el("tr", { class: "reason", "data-for": r.id },
+    el("td", { colspan: COLUMNS.length + 1 },
+      el("span", { class: "visually-hidden" }, `Port ${r.port}: `), r.reason));
 }
 
 function urlCell(url) {
@@ -287,9 +288,10 @@ function allocationRow(r) {
     status: r.status || r.note
       ? el("span", {}, r.status, r.note ? el("span", { class: "note" }, r.note) : null) : "",
     url: urlCell(r.url),
-    state: badge(r.state),
+    state: badge(r.state, r.reason),
   };
-  const row = el("tr", { "data-id": r.id, "data-port": r.port },
+  const reason = reasonRow(r);
+  const row = el("tr", { "data-id": r.id, "data-port": r.port, class: reason ? "has-reason" : null },
     COLUMNS.map((c) => el("td", { "data-label": c.label, class: c.numeric ? "num" : null },
       cells[c.key])));
   row.append(el("td", { class: "actions", "data-label": "Actions" },
@@ -299,7 +301,7 @@ function allocationRow(r) {
     el("button", { type: "button", class: "danger", "data-focus-key": `release-${r.id}`,
                    "aria-label": `Release port ${r.port} of ${who}`,
                    onclick: () => releaseAllocation(r) }, "Release")));
-  return row;
+  return reason ? [row, reason] : [row];
 }
 
 function renderGroups(rows) {
@@ -329,7 +331,7 @@ function renderGroups(rows) {
           el("thead", {}, el("tr", {}, COLUMNS.map((c) => sortHeader(c, `${app}/${instance}`)),
             el("th", { scope: "col", class: "col-actions" },
               el("span", { class: "visually-hidden" }, "Actions")))),
-          el("tbody", {}, items.map(allocationRow)))));
+          el("tbody", {}, items.flatMap(allocationRow)))));
   });
   if (!out.length) {
     out.push(el("p", { class: "empty" }, view.allocations.length
@@ -387,8 +389,8 @@ function renderPools() {
       el("div", { class: "pool-head" },
         el("span", { class: "pool-name" }, p.name),
         el("span", { class: "pool-range" }, `${p.lo}–${p.hi}`),
-        el("span", { class: "pool-figures" },
-          `${p.used} used · ${p.free} free${reserved ? ` · ${reserved} skipped` : ""}`)),
+        el("span", { class: "pool-figures" }, `${p.used} used · ${p.free} free`,
+          reserved ? el("span", { class: "skipped" }, ` · ${reserved} skipped`) : null)),
       el("div", { class: "bar", "aria-hidden": "true" }, used, excluded));
   });
   $("#pools").replaceChildren(...items);
@@ -411,9 +413,11 @@ function renderSummary(rows, unregistered) {
     }
   }
   $("#summary").replaceChildren(...items);
+  const listening = view.scan.rows.filter((r) => r.state !== "down").length;
   const scanText = view.scan.available
-    ? `Live scan${view.scan.at ? ` at ${new Date(view.scan.at).toLocaleTimeString()}` : ""}:`
-      + ` ${view.scan.rows.length} ports seen.`
+    ? `Live scan at ${view.scan.at.toLocaleTimeString()}: ${listening} listening`
+      + ` port${listening === 1 ? "" : "s"}.${view.scan.hiddenProcesses
+        ? " Some processes are hidden from the server's user." : ""}`
     : `Live scan ${view.scan.reason}: live states are not shown.`;
   $("#scan-info").textContent = scanText;
 }
@@ -568,18 +572,37 @@ function asName(text, fallback) {
   return name || fallback;
 }
 
+// The names `portctl adopt` would choose: compose project/service for a container, the process
+// name otherwise; a name that already holds a port gets the port appended.
+function adoptNames(r) {
+  const app = asName(r.composeProject || r.containerName || r.process, "unknown");
+  let service = asName(r.composeService || r.containerName || r.process, `port-${r.port}`);
+  const instance = "default";
+  if (view.allocations.some((a) => a.app === app && a.instance === instance
+                                   && a.service === service)) {
+    const suffix = `-${r.port}${r.protocol === "udp" ? "-udp" : ""}`;
+    service = asName(service.slice(0, 63 - suffix.length) + suffix, `port-${r.port}`);
+  }
+  return { app, instance, service };
+}
+
 async function adoptListener(r) {
-  const fromProcess = asName(r.process, `port-${r.port}`);
-  $("#adopt-target").textContent = `Port ${r.port}/${r.protocol}`
-    + `${r.process ? `, held by ${r.process}${r.pid ? ` (pid ${r.pid})` : ""}` : ""}`;
-  $("#adopt-app").value = asName(r.composeProject, fromProcess);
-  $("#adopt-instance").value = "default";
-  $("#adopt-service").value = asName(r.composeService, fromProcess);
+  const names = adoptNames(r);
+  const holder = r.containerName ? `docker container ${r.containerName}`
+    : r.process ? `${r.process}${r.pid ? ` (pid ${r.pid})` : ""}` : "a hidden process";
+  $("#adopt-target").textContent = `Port ${r.port}/${r.protocol}, held by ${holder}.`;
+  $("#adopt-app").value = names.app;
+  $("#adopt-instance").value = names.instance;
+  $("#adopt-service").value = names.service;
   if (!(await ask($("#adopt-dialog")))) return;
   const body = {
     app: $("#adopt-app").value.trim(), instance: $("#adopt-instance").value.trim(),
     service: $("#adopt-service").value.trim(), port: r.port, protocol: r.protocol,
-    force: true, source: "scan", command: String(r.command || "").slice(0, 2048),
+    force: true, source: "scan",
+    // The same control-character-free command line `portctl adopt` records.
+    command: String(r.command || "").replace(/[\u0000-\u001f]/g, " ").slice(0, 2048),
+    note: r.containerName ? `adopted from live scan; docker container ${r.containerName}`
+      : "adopted from live scan",
   };
   if (r.pid) body.pid = r.pid;
   await act(`adopt port ${r.port}`, () => api("POST", "/v1/allocations", body),
