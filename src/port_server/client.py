@@ -25,7 +25,10 @@ from port_server.models import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
+
+    from port_server.import_plan import ImportReport
 
 MAX_RESPONSE = 64 * 1024 * 1024
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
@@ -306,6 +309,20 @@ class RegistryClient:
         if details:
             query["details"] = "true"
         return dict(self.call("GET", "/v1/scan", query=query)[1])
+
+    def import_allocations(self, entries: Sequence[Allocation], force: bool = False,
+                           dry_run: bool = False) -> ImportReport:
+        """POST /v1/import: all entries or none; a refused import raises ImportConflict whose
+        ``extra["report"]`` says why."""
+        from port_server.import_plan import ImportReport
+
+        keep = ("app", "instance", "service", "port", "protocol", "type", "owner",
+                "environment", "status", "url", "note", "source", "protected", "created_at",
+                "updated_at")
+        body = {"allocations": [{k: getattr(e, k) for k in keep} for e in entries],
+                "force": force, "dry_run": dry_run}
+        _, data = self.call("POST", "/v1/import", body)
+        return ImportReport.from_dict(data)
 
 
 class _EmptyResponse(Exception):

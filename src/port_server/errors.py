@@ -14,7 +14,8 @@ turns the class into an exit code in exactly one place (``cli/__init__.py``).
     │   ├── PortAllocated           409  exit 1  port_allocated
     │   ├── PortInUse               409  exit 1  port_in_use
     │   ├── ServiceHoldsPort        409  exit 1  service_holds_port
-    │   └── PoolExhausted           409  exit 1  pool_exhausted
+    │   ├── PoolExhausted           409  exit 1  pool_exhausted
+    │   └── ImportConflict          409  exit 1  import_conflict  (``report``: what and why)
     ├── PermissionDenied            403  exit 1  permission_denied
     │   └── OtherHost               403  exit 1  other_host
     ├── Unauthorized                401  exit 1  unauthorized
@@ -111,6 +112,11 @@ class ServiceHoldsPort(Conflict):
 class PoolExhausted(Conflict):
     code = "pool_exhausted"
     short = "no ports available"
+
+
+class ImportConflict(Conflict):
+    code = "import_conflict"
+    short = "import conflicts with the registry"
 
 
 class PermissionDenied(PortServerError):

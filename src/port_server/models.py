@@ -17,6 +17,13 @@ if TYPE_CHECKING:
 #: app/instance/service names: 1-63 characters, letters, digits, ".", "_", "-", starting alnum.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 NAME_RE = re.compile(NAME_PATTERN)
+_NAME_BAD = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def registry_name(text: str) -> str:
+    """Fold any text ("FibreFlow Production", a branch name) into a valid name."""
+    cleaned = _NAME_BAD.sub("-", text).strip("-._")[:63].rstrip("-._")
+    return cleaned or "default"
 
 PROTOCOLS = ("tcp", "udp")
 SOURCES = ("manual", "compose", "dokploy", "scan", "import", "run")

@@ -8,7 +8,7 @@ auto-assign from pools), and asks the allocator (pure policy), the probe (the OS
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from port_server import allocator
 from port_server import probe as os_probe
 from port_server.errors import (
+    ImportConflict,
     InvalidInput,
     NotFound,
     OtherHost,
@@ -24,6 +25,7 @@ from port_server.errors import (
     PortInUse,
     ServiceHoldsPort,
 )
+from port_server.import_plan import ImportReport, plan_import
 from port_server.models import (
     METADATA_FIELDS,
     NAME_RE,
@@ -40,6 +42,7 @@ from port_server.models import (
 )
 from port_server.settings import Settings
 from port_server.store.base import DuplicateKey, Store, StoreTx
+from port_server.type_inference import AUTO, infer_type, rules_from_config
 
 if TYPE_CHECKING:
     from port_server.integrations.sync_plan import PlanItem
@@ -119,6 +122,7 @@ class RegistryService:
         # policy. Only ever a lower bound, so it can be stale but never wrong.
         self._hints: dict[str, int] = {}
         self._hint_lock = threading.Lock()
+        self.type_rules = rules_from_config(settings.extra)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -207,6 +211,8 @@ class RegistryService:
             check_port(req.port)
         for name in METADATA_FIELDS:
             check_text(name, getattr(req, name), limit=2048 if name == "note" else 256)
+        if req.type == AUTO:
+            req = replace(req, type=infer_type(req.service, self.type_rules))
         if req.type:
             self.settings.pool(req.type)  # unknown pool -> InvalidInput
         return req
@@ -331,6 +337,8 @@ class RegistryService:
                 check_text(name, value, limit=2048 if name in ("note", "command") else 256)
         if changes.get("pid") == 0:  # 0 clears: the process using the port has ended
             changes["pid"] = None
+        if changes.get("type") == AUTO:
+            changes = {**changes, "type": infer_type(self.get(alloc_id).service, self.type_rules)}
         if changes.get("type"):
             self.settings.pool(str(changes["type"]))
         with self.store.write() as tx:
@@ -402,3 +410,78 @@ class RegistryService:
         if app is not None:
             check_name("app", app)
         return live.scan(self.list(), states=states, app=app, port_range=span, details=details)
+
+    # -- import (seed 001's registry file and portctl's own export) ------------------------
+
+    def import_allocations(self, entries: Sequence[Allocation], force: bool = False,
+                           dry_run: bool = False) -> ImportReport:
+        """Register a registry file's entries in one write transaction: all of them or none.
+
+        Entries record services that already exist, so a port bound on this machine is
+        registered without asking (``force`` semantics for the OS probe). Registry conflicts
+        (see ``import_plan``) change nothing unless ``force``, which lets the file win.
+        """
+        checked = [self._validate_entry(i, e) for i, e in enumerate(entries)]
+        with self.store.write() as tx:
+            plan = plan_import(
+                checked,
+                lambda e: tx.find_key(self.host, e.app, e.instance, e.service),
+                lambda e: next((h for h in tx.find_port(self.host, e.port)
+                                if h.protocol == e.protocol), None))
+            if dry_run or (plan.conflicts and not force):
+                report = ImportReport(False, dry_run, force, plan.added, plan.matched,
+                                      plan.conflicts)
+                if dry_run:
+                    return report
+                raise ImportConflict(
+                    f"{len(plan.conflicts)} conflict(s) with the registry; nothing was changed."
+                    f" First: {plan.conflicts[0].reason}. Re-run with --force to let the file"
+                    " win, or --dry-run to see them all", report=report.to_dict())
+            now = self.clock()
+            replaced: dict[int, Allocation] = {}
+            to_insert = list(plan.added)
+            for conflict in plan.conflicts:
+                if conflict.changes:
+                    tx.update(conflict.holders[0].id, {**conflict.changes, "updated_at": now})
+                else:
+                    replaced.update((h.id, h) for h in conflict.holders)
+                    to_insert.append(conflict.entry)
+            tx.delete(sorted(replaced))
+            added = [self._insert_entry(tx, entry, now) for entry in to_insert]
+        self._forget_hint([a.port for a in replaced.values()])
+        return ImportReport(True, False, force, added, plan.matched, plan.conflicts,
+                            list(replaced.values()))
+
+    def _validate_entry(self, index: int, entry: Allocation) -> Allocation:
+        """The entry checked like an allocate request; errors name ``allocations[i].field``."""
+        try:
+            req = self._validate(AllocationRequest(
+                app=entry.app, instance=entry.instance, service=entry.service, port=entry.port,
+                protocol=entry.protocol, type=entry.type, owner=entry.owner,
+                environment=entry.environment, status=entry.status, url=entry.url,
+                note=entry.note, source=entry.source))
+            check_port(entry.port)
+            check_text("source", entry.source, limit=32)
+            for name in ("created_at", "updated_at"):
+                check_text(name, getattr(entry, name), limit=64)
+        except InvalidInput as exc:
+            where = f"allocations[{index}]"
+            raise InvalidInput(f"{where}.{exc.message}",
+                               field=f"{where}.{exc.field or 'entry'}") from None
+        return replace(entry, type=req.type)
+
+    def _insert_entry(self, tx: StoreTx, entry: Allocation, now: str) -> Allocation:
+        req = AllocationRequest(
+            app=entry.app, instance=entry.instance, service=entry.service, port=entry.port,
+            protocol=entry.protocol, type=entry.type, owner=entry.owner,
+            environment=entry.environment, status=entry.status, url=entry.url, note=entry.note,
+            source=entry.source or "import", protected=entry.protected)
+        try:
+            alloc = tx.insert(self.host, req, entry.port, entry.created_at or now)
+        except DuplicateKey:
+            raise PortAllocated(f"port {entry.port} was just allocated by another request;"
+                                " nothing was imported, retry") from None
+        updated = entry.updated_at or now
+        if updated != alloc.updated_at:
+            alloc = tx.update(alloc.id, {"updated_at": updated})
+        return alloc

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from port_server.client import RegistryClient
 
 #: Command modules, in the order their commands appear in --help. Each has ``register(sub)``.
-COMMAND_MODULES = ("allocations", "run", "daemon_ctl", "sync", "scan", "project", "doctor",
-                   "skill", "completion", "mcp_cmd")
+COMMAND_MODULES = ("allocations", "metadata", "transfer", "run", "daemon_ctl", "sync", "scan",
+                   "project", "doctor", "skill", "completion", "mcp_cmd")
 
 #: Which module registers each command, so that running one imports only its module (start-up
 #: time: a module's imports are paid by every command). A command missing here still works:
@@ -30,6 +30,8 @@ COMMAND_MODULES = ("allocations", "run", "daemon_ctl", "sync", "scan", "project"
 COMMAND_INDEX = {
     "allocate": "allocations", "list": "allocations", "release": "allocations",
     "check": "allocations",
+    "update": "metadata", "suggest": "metadata", "pools": "metadata",
+    "import": "transfer", "export": "transfer",
     "health": "daemon_ctl", "start": "daemon_ctl", "stop": "daemon_ctl",
     "restart": "daemon_ctl", "status": "daemon_ctl", "version": "daemon_ctl",
     "sync": "sync", "nginx": "sync",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from port_server.cli import hosts, output
+from port_server.cli import hosts, metadata, output
 from port_server.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, InvalidInput
-from port_server.models import Allocation, AllocationFilter, AllocationRequest
+from port_server.models import Allocation, AllocationFilter, AllocationRequest, AllocationResult
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--port", type=port_arg, help="ask for this exact port (default: auto-assign)")
     p.add_argument("--force", action="store_true",
                    help="register --port even if a running process already has it bound")
+    metadata.add_metadata_args(p)
     p.add_argument("--json", action="store_true", help="print the allocation as JSON")
     p.set_defaults(func=cmd_allocate)
 
@@ -61,6 +62,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     add_filter_args(p)
     p.add_argument("--port", type=port_arg, help="only this port")
     hosts.add_list_args(p)
+    metadata.add_list_filter_args(p)
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p.set_defaults(func=cmd_list)
 
@@ -89,6 +91,15 @@ def describe(alloc: Allocation) -> str:
     return f"port {alloc.port} (id={alloc.id}) for {alloc.key}"
 
 
+def print_result(result: AllocationResult, as_json: bool) -> None:
+    if as_json:
+        output.as_json({**result.allocation.to_dict(), "created": result.created})
+    elif result.created:
+        output.emit(f"allocated {describe(result.allocation)}")
+    else:
+        output.emit(f"already allocated: {describe(result.allocation)}")
+
+
 def identity_of(args: argparse.Namespace) -> tuple[str, str, str]:
     """(app, instance, service) from the flags; app/instance default to the git identity."""
     from port_server.cli.identity import detect
@@ -106,33 +117,20 @@ def identity_of(args: argparse.Namespace) -> tuple[str, str, str]:
 def cmd_allocate(args: argparse.Namespace, ctx: Context) -> int:
     app, instance, service = identity_of(args)
     req = AllocationRequest(app=app, instance=instance, service=service, port=args.port,
-                            force=args.force)
-    result = ctx.client.allocate(req)
-    if args.json:
-        output.as_json({**result.allocation.to_dict(), "created": result.created})
-    elif result.created:
-        output.emit(f"allocated {describe(result.allocation)}")
-    else:
-        output.emit(f"already allocated: {describe(result.allocation)}")
+                            force=args.force, **metadata.metadata_from_args(args))
+    print_result(ctx.client.allocate(req), args.json)
     return EXIT_OK
-
-
-LIST_HEADERS = ("ID", "PORT", "APP", "INSTANCE", "SERVICE", "CREATED")
-
-
-def list_rows(allocs: list[Allocation]) -> list[tuple[Any, ...]]:
-    return [(a.id, a.port, a.app, a.instance, a.service, a.created_at[:19].replace("T", " "))
-            for a in allocs]
 
 
 def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
     flt = AllocationFilter(app=args.app, instance=args.instance, service=args.service,
-                           port=args.port, host=hosts.host_filter(args))
+                           port=args.port, host=hosts.host_filter(args),
+                           **metadata.filter_from_args(args))
     allocs = ctx.client.list(flt)
-    if args.json:
-        output.as_json([a.to_dict() for a in allocs])
+    if args.json or args.csv:
+        metadata.print_allocations(allocs, as_json=args.json, as_csv=args.csv)
     else:
-        headers, rows = hosts.with_host_column(LIST_HEADERS, list_rows(allocs), allocs, args)
+        headers, rows = hosts.with_host_column(*metadata.list_table(allocs), allocs, args)
         output.table(headers, rows, empty="no allocations")
     return EXIT_OK
 

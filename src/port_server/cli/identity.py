@@ -8,15 +8,11 @@ Uses os.path rather than pathlib: this runs on portctl's fast path.
 from __future__ import annotations
 
 import os
-import re
 
-_BAD = re.compile(r"[^A-Za-z0-9._-]+")
+from port_server.models import registry_name
 
-
-def sanitize(name: str) -> str:
-    """Fold any text into a valid registry name ([A-Za-z0-9][A-Za-z0-9._-]{0,62})."""
-    cleaned = _BAD.sub("-", name).strip("-._")[:63].rstrip("-._")
-    return cleaned or "default"
+#: Kept under its old name for callers of this module.
+sanitize = registry_name
 
 
 def find_git(start: str) -> str | None:

@@ -60,3 +60,9 @@ def ask(prompt: str) -> str | None:
 def shorten(text: str, width: int) -> str:
     """``text`` cut to ``width`` characters, marking the cut."""
     return text if len(text) <= width else text[:max(width - 3, 0)] + "..."
+
+
+def raw(text: str) -> None:
+    """Text exactly as given (CSV, config files): no added newline."""
+    sys.stdout.write(text)
+    sys.stdout.flush()

@@ -6,10 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from port_server.exporters import nginx_conf
+from port_server.exporters.csv_table import to_csv
 from port_server.exporters.env_file import render_env
 
 #: name -> function producing the exported text; plugins would add entries here.
 EXPORTERS: dict[str, Callable[..., Any]] = {
+    "csv": to_csv,
     "env": render_env,
     "nginx": nginx_conf.render,
 }

@@ -93,7 +93,7 @@ class BodyLimit:
 
 
 def create_app(service: RegistryService, settings: Settings) -> FastAPI:
-    from port_server.server import api, api_scan, api_sync, dashboard, metrics
+    from port_server.server import api, api_portman, api_scan, api_sync, dashboard, metrics
 
     app = FastAPI(
         title="port-server",
@@ -134,7 +134,9 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
     app.include_router(api_scan.router)
     app.include_router(dashboard.router)
     app.include_router(metrics.router)
-    app.add_middleware(BodyLimit, path_limits={"/v1/sync/": api_sync.SYNC_BODY_LIMIT})
+    app.include_router(api_portman.router)
+    app.add_middleware(BodyLimit, path_limits={"/v1/sync/": api_sync.SYNC_BODY_LIMIT,
+                                               "/v1/import": api_portman.MAX_IMPORT_BYTES})
     # Last, so it is the outermost middleware and counts every answer, refusals included.
     metrics.install(app, service)
     return app
