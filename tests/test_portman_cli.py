@@ -211,3 +211,12 @@ def test_scan_and_sync_command_lines_run(srv: ServerProc) -> None:
         else:
             assert "not available yet" not in r.stderr
             assert "Traceback" not in r.stderr
+
+
+def test_portman_start_up_imports_nothing_heavy() -> None:
+    from test_cli_imports import FORBIDDEN, imported_by
+
+    names = imported_by("from port_server.cli.portman import build_parser; build_parser()")
+    bad = sorted(n for n in names if any(n == f or n.startswith(f + ".") for f in FORBIDDEN))
+    assert bad == [], f"portman's start-up imports heavy modules: {bad}"
+    assert "port_server.cli.portman" in names and "port_server.cli.metadata" in names
