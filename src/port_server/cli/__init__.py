@@ -105,7 +105,9 @@ def build_parser(prog: str = "portctl",
     return parser
 
 
-def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` and run the command: the one place errors become exit codes. (Not named
+    ``run``: importing the submodule ``cli.run`` would rebind that name in this package.)"""
     from port_server.cli import output
 
     args = parser.parse_args(argv)
@@ -130,7 +132,7 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    return run(build_parser(argv=args), args)
+    return run_parser(build_parser(argv=args), args)
 
 
 if __name__ == "__main__":

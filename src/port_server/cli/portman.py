@@ -15,7 +15,7 @@ import importlib
 import sys
 
 from port_server import __version__
-from port_server.cli import _Parser, metadata, output, run
+from port_server.cli import _Parser, metadata, output, run_parser
 from port_server.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, InvalidInput, PortInUse
 from port_server.models import AllocationFilter, AllocationRequest, registry_name
 
@@ -214,7 +214,7 @@ def cmd_external(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser(), argv)
+    return run_parser(build_parser(), argv)
 
 
 if __name__ == "__main__":
