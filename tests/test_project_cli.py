@@ -130,6 +130,10 @@ def test_env_prints_and_updates_only_its_lines(srv: ServerProc, tmp_path: Path) 
     assert f"updated PG_PORT={pg}" in r.stdout and "added REDIS_CACHE_PORT" in r.stdout
     bad = srv.portctl("env", "--app", "envapp", "--var", "postgres")
     assert bad.returncode == 2 and "--var" in bad.stderr
+    unwritable = srv.portctl("env", "--app", "envapp", "--instance", "i", "--write",
+                             str(tmp_path / "missing-dir" / ".env"))
+    assert unwritable.returncode == 2 and "cannot write" in unwritable.stderr
+    assert "Traceback" not in unwritable.stderr
 
 
 def test_compose_ports_snippet(srv: ServerProc) -> None:

@@ -264,8 +264,12 @@ def write_env_file(path: Path, values: Mapping[str, int | str], announce: bool =
     update = update_env_text(text, values)
     if update.text != text:
         tmp = path.with_name(f".{path.name}.portctl-tmp")
-        tmp.write_bytes(update.text.encode("utf-8"))
-        tmp.replace(path)
+        try:  # write then rename: a reader never sees half a file
+            tmp.write_bytes(update.text.encode("utf-8"))
+            tmp.replace(path)
+        except OSError as exc:
+            raise InvalidInput(f"{path}: cannot write it ({exc.strerror or exc}); check the"
+                               " folder exists and is writable", field="write") from None
     stream = None if announce else sys.stderr
     for name in update.changed:
         output.emit(f"updated {name}={values[name]} in {path}", stream)
