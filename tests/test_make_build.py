@@ -22,7 +22,7 @@ def test_make_build_leaves_runnable_wrappers(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=600,
                        env={**os.environ, "PYTHON": sys.executable})
     assert r.returncode == 0, r.stdout + r.stderr
-    for cmd in ("port-server", "portctl"):
+    for cmd in ("port-server", "portctl", "portman"):
         wrapper = REPO / "bin" / cmd
         assert wrapper.exists() and os.access(wrapper, os.X_OK)
         out = subprocess.run([str(wrapper), "--help"], cwd=tmp_path, capture_output=True,
