@@ -123,6 +123,14 @@ def test_dashboard_lists_filters_sorts_edits_and_releases(
     web_row.wait_for()
     assert web_row.locator("td").first.inner_text().startswith(str(web["port"]))
 
+    # Every control has an accessible name: a label, its text, or aria-label.
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.id)""")
+    assert unlabelled == []
+    nameless = page.evaluate("""() => [...document.querySelectorAll('button, a')]
+        .filter(b => !(b.getAttribute('aria-label') || b.textContent.trim())).length""")
+    assert nameless == 0
+
     # Grouped by app and instance, groups in name order.
     group_keys = page.eval_on_selector_all(
         "section.group", "els => els.map(e => e.dataset.app + '/' + e.dataset.instance)")
@@ -317,6 +325,10 @@ def test_dashboard_shows_live_states_and_adopts_a_listener(
                             timeout=SCREENSHOT_TIMEOUT_MS)
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         page.set_viewport_size(DESKTOP)
+        page.emulate_media(color_scheme="dark")
+        page.screenshot(path=str(tmp_path / "dashboard-live-1280-dark.png"),
+                        timeout=SCREENSHOT_TIMEOUT_MS)
+        page.emulate_media(color_scheme="light")
 
         # Nothing listens any more: the next refresh says so.
         page.get_by_label("Filter").fill("app:live")
