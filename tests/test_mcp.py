@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from conftest import BIN, ServerProc
+from conftest import BIN, ServerProc, free_port
 
 mcp = pytest.importorskip("mcp", reason="the mcp extra is part of `make venv` (EXTRAS=dev,all)")
 
@@ -86,6 +86,42 @@ def test_tools_and_a_session_of_calls(server: ServerProc) -> None:
     assert empty.is_error and "never releases everything" in empty.content[0].text
     assert unknown.is_error and "999" in unknown.content[0].text
     assert big.is_error and "port: 70000 is out of range" in big.content[0].text
+
+
+def test_project_tools(server: ServerProc) -> None:
+    """scan_project -> register -> write_env -> scan, on a compose project, in one session."""
+    web = free_port()
+    project = server.tmp / "shop"
+    project.mkdir()
+    (project / "docker-compose.yml").write_text(
+        f'services:\n  web:\n    image: nginx\n    ports:\n      - "{web}:80"\n'
+        '  mail:\n    image: mailhog\n    ports:\n      - "1025"\n')
+    (project / ".env").write_text("# keep me\nOTHER=1\n")
+    tools, (scanned, dry, registered, again, env, live, missing) = run_calls(server, [
+        ("scan_project", {"dir": "shop"}),
+        ("register", {"dir": "shop", "app": "shop", "instance": "dev", "dry_run": True}),
+        ("register", {"dir": "shop", "app": "shop", "instance": "dev"}),
+        ("register", {"dir": "shop", "app": "shop", "instance": "dev"}),
+        ("write_env", {"app": "shop", "instance": "dev", "file": "shop/.env",
+                       "vars": {"web": "SHOP_WEB_PORT"}}),
+        ("scan", {"app": "shop"}),
+        ("scan_project", {"dir": "no-such-dir"}),
+    ])
+    assert {"scan", "scan_project", "register", "write_env"} <= {t.name for t in tools}
+    claims = scanned.structured_content["claims"]
+    assert [(c["service"], c["host_port"]) for c in claims] == [("web", web)]  # not 1025
+    assert [p["status"] for p in dry.structured_content["ports"]] == ["would register"]
+    assert [p["status"] for p in registered.structured_content["ports"]] == ["registered"]
+    assert [p["status"] for p in again.structured_content["ports"]] == [
+        "already registered to this project"]
+    listed = server.client().list()
+    assert [(a.app, a.instance, a.port) for a in listed] == [("shop", "dev", web)]
+    assert env.structured_content["values"] == {"SHOP_WEB_PORT": web}
+    assert (project / ".env").read_text() == f"# keep me\nOTHER=1\nSHOP_WEB_PORT={web}\n"
+    assert not live.is_error
+    rows = [r for r in live.structured_content["rows"] if r.get("port") == web]
+    assert rows and rows[0]["state"] == "down", live.content[0].text[:400]
+    assert missing.is_error and "is not a directory" in missing.content[0].text
 
 
 def test_unreachable_server_is_a_tool_error(server: ServerProc) -> None:

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ServerProc, make_server
+from conftest import BIN, ServerProc, free_port, make_server
 
 SKILL_DIR = Path(__file__).resolve().parent.parent / "src" / "port_server" / "skill"
 SKILL_FILES = ("SKILL.md", "references/WORKFLOW.md")
+QUERIES = ("portctl check ", "portctl who ", "portctl scan ")
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +174,8 @@ def _run_long(server: ServerProc, line: str, cwd: Path) -> subprocess.CompletedP
 
 def test_skill_commands_are_many_and_cover_the_verbs() -> None:
     lines = " ".join(line for _, line, _ in skill_commands())
-    for verb in ("allocate", "list", "check", "release", "run", "health", "start", "doctor"):
+    for verb in ("allocate", "list", "check", "release", "run", "health", "start", "doctor",
+                 "scan-project", "register", "env", "scan", "who"):
         assert f"portctl {verb}" in lines
 
 
@@ -183,6 +185,14 @@ def test_every_skill_command_runs(skill_file: str, tmp_path: Path) -> None:
     server = make_server(tmp_path).start()
     workdir = tmp_path / "work"
     workdir.mkdir()
+    # The project the skill's "existing project" commands look at: one host-bound port (free
+    # here, chosen now) and one container-only port that must not be registered.
+    project = workdir if skill_file == "SKILL.md" else workdir / "legacy"
+    project.mkdir(exist_ok=True)
+    (project / "docker-compose.yml").write_text(
+        f'services:\n  postgres:\n    image: postgres:16\n    ports:\n'
+        f'      - "{free_port()}:5432"\n  mailcatcher:\n    image: mailhog\n    ports:\n'
+        '      - "1025"\n')
     commands = [c for c in skill_commands() if c[0] == skill_file]
     assert len(commands) >= 8
     try:
@@ -193,8 +203,8 @@ def test_every_skill_command_runs(skill_file: str, tmp_path: Path) -> None:
             else:
                 r = subprocess.run(["bash", "-c", f"set -o pipefail; {line}"], env=server.env,
                                    cwd=workdir, capture_output=True, text=True, timeout=60)
-                # check answers 1 for "taken", which is an answer, not a failure
-                ok = {0, 1} if line.startswith("portctl check") else {0}
+                # check/who/scan answer 1 for "something holds it": an answer, not a failure
+                ok = {0, 1} if f"{line} ".startswith(QUERIES) else {0}
             assert r.returncode in ok, f"{rel}: `{line}` exited {r.returncode}: {r.stderr}"
             assert "Traceback" not in r.stderr, f"{rel}: `{line}`: {r.stderr}"
             said = _normalise(r.stdout + r.stderr)

@@ -26,6 +26,15 @@ def _props(**props: tuple[dict[str, Any], str]) -> dict[str, Any]:
     return {name: {**schema, "description": text} for name, (schema, text) in props.items()}
 
 
+def _object(properties: dict[str, Any], *required: str) -> dict[str, Any]:
+    """A tool's input schema: an object with exactly these properties."""
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": False,
+                              "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
 _FILTER = _props(
     app=(_NAME, "application name"),
     instance=(_NAME, "instance: worktree, branch or environment"),
@@ -43,12 +52,7 @@ class ToolSpec:
 
 
 def _allocate(client: RegistryClient, args: dict[str, Any]) -> Any:
-    app, instance = args.get("app"), args.get("instance")
-    if not app or not instance:
-        from port_server.cli.identity import detect
-
-        default_app, default_instance = detect()
-        app, instance = app or default_app, instance or default_instance
+    app, instance = _identity(args, None)
     result = client.allocate(AllocationRequest(
         app=app, instance=instance, service=args["service"], port=args.get("port"),
         type=args.get("type", ""), force=bool(args.get("force", False)),
@@ -78,6 +82,74 @@ def _check(client: RegistryClient, args: dict[str, Any]) -> Any:
     return client.check_port(int(args["port"])).to_dict()
 
 
+def _identity(args: dict[str, Any], folder: Any) -> tuple[str, str]:
+    from port_server.cli.identity import detect
+
+    app, instance = args.get("app"), args.get("instance")
+    if not app or not instance:
+        default_app, default_instance = detect(folder)
+        app, instance = app or default_app, instance or default_instance
+    return str(app), str(instance)
+
+
+def _folder(args: dict[str, Any]) -> Any:
+    from port_server.cli.project import project_dir
+
+    return project_dir(str(args.get("dir") or ".")).resolve()
+
+
+def _scan(client: RegistryClient, args: dict[str, Any]) -> Any:
+    return client.scan_json(state=args.get("state"), app=args.get("app"),
+                            port_range=args.get("port_range"),
+                            details=bool(args.get("details", False)))
+
+
+def _scan_project(client: RegistryClient, args: dict[str, Any]) -> Any:
+    from port_server.scanners.project import scan_project
+
+    return scan_project(_folder(args)).to_dict()
+
+
+def _register(client: RegistryClient, args: dict[str, Any]) -> Any:
+    from port_server.cli.project import allocation_filter, register_one
+    from port_server.cli.project_plan import plan
+    from port_server.scanners.project import scan_project
+
+    folder = _folder(args)
+    app, instance = _identity(args, folder)
+    result = scan_project(folder)
+    mine = client.list(allocation_filter(app, instance))
+    outcomes = [register_one(client, app, instance, item, mine, bool(args.get("dry_run")))
+                for item in plan(result.claims)]
+    return {"app": app, "instance": instance, "ports": outcomes,
+            "problems": [p.to_dict() for p in [*result.problems, *result.notes]]}
+
+
+def _write_env(client: RegistryClient, args: dict[str, Any]) -> Any:
+    from port_server.cli.project import (
+        allocation_filter,
+        parse_var_overrides,
+        project_path,
+        write_env_file,
+    )
+    from port_server.cli.project_plan import env_var_for
+
+    overrides = parse_var_overrides([f"{k}={v}" for k, v in (args.get("vars") or {}).items()])
+    app, instance = _identity(args, project_path(".").resolve())
+    allocs = sorted(client.list(allocation_filter(app, instance)), key=lambda a: a.service)
+    values = {overrides.get(a.service) or env_var_for(a.service): a.port for a in allocs}
+    path = project_path(str(args.get("file") or ".env"))
+    if values:
+        write_env_file(path, values, announce=False)  # its report goes to stderr
+    return {"file": str(path.resolve()), "app": app, "instance": instance, "values": values}
+
+
+_STATES = {"type": "string", "pattern": r"^(ok|down|unregistered|conflict)(,(ok|down|unregistered|"
+                                        r"conflict))*$"}
+_DIR = {"type": "string"}
+_DIR_ARG = (_DIR, "project directory (default: the MCP server's working directory)")
+_IDENTITY = {k: v for k, v in _FILTER.items() if k in ("app", "instance")}
+
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "allocate",
@@ -85,34 +157,71 @@ TOOLS: tuple[ToolSpec, ...] = (
         " bound on this machine. Idempotent: asking again returns the same port. Use it instead of"
         " choosing or hard-coding a port. app/instance default to the git repository and worktree"
         " (or branch) of the directory the MCP server runs in.",
-        {"type": "object", "required": ["service"], "additionalProperties": False,
-         "properties": {**_FILTER, **_props(
+        _object({**_FILTER, **_props(
              port=(_PORT, "ask for this exact port (omit to auto-assign)"),
              type=({"type": "string"}, "pool to auto-assign from: web, api, db, ml, monitoring,"
                                        " dynamic (default: the default pool)"),
              force=({"type": "boolean"}, "register an explicit port even if a running process"
                                          " already has it bound"),
-             note=({"type": "string"}, "free-text note stored with the allocation"))}},
+             note=({"type": "string"}, "free-text note stored with the allocation"))},
+                "service"),
         _allocate),
     ToolSpec(
         "release",
         "Release allocations: by id, or by a filter of app/instance/service/port (at least one;"
         " it never releases everything). Returns the released allocations.",
-        {"type": "object", "additionalProperties": False, "properties": {
-            **_FILTER, **_props(id=({"type": "integer", "minimum": 1}, "allocation id"))}},
+        _object({**_FILTER, **_props(id=({"type": "integer", "minimum": 1}, "allocation id"))}),
         _release),
     ToolSpec(
         "list_allocations",
         "List allocations, optionally filtered by app, instance, service or port.",
-        {"type": "object", "additionalProperties": False, "properties": _FILTER},
+        _object(_FILTER),
         _list),
     ToolSpec(
         "check_port",
         "Is a port free? Returns available (false when it is registered or bound by any process"
         " on this machine), the registered holder and the processes holding it.",
-        {"type": "object", "required": ["port"], "additionalProperties": False,
-         "properties": _props(port=(_PORT, "the port to check"))},
+        _object(_props(port=(_PORT, "the port to check")), "port"),
         _check),
+    ToolSpec(
+        "scan",
+        "Live scan: every listening TCP and bound UDP socket on this machine joined with the"
+        " registry, one row per port: ok (registered and listening), down (registered, nothing"
+        " listens), unregistered (listening, not registered), conflict. Use it to see what is"
+        " really running before choosing or debugging ports.",
+        _object(_props(
+            state=(_STATES, "only these states, comma-separated: ok,down,unregistered,conflict"),
+            app=(_NAME, "only ports registered to this app"),
+            port_range=({"type": "string", "pattern": r"^\d+-\d+$"},
+                        "only ports in this range, e.g. 3000-3999"),
+            details=({"type": "boolean"}, "add pid, process, user, command line, container"))),
+        _scan),
+    ToolSpec(
+        "scan_project",
+        "Find the host ports a project declares without changing anything: docker compose"
+        " \"host:container\" ports, package.json scripts, .env *_PORT variables, Makefiles and"
+        " scripts, each with file and line. Container-only ports are left out.",
+        _object(_props(dir=_DIR_ARG)),
+        _scan_project),
+    ToolSpec(
+        "register",
+        "Register every host port a project declares (what scan_project finds) under"
+        " app/instance, each with its explicit port. Idempotent. A port held by another app or"
+        " bound by an unrelated process is reported as a conflict and not registered.",
+        _object({**_IDENTITY, **_props(
+            dir=_DIR_ARG, dry_run=({"type": "boolean"}, "report what would happen, change"
+                                                         " nothing"))}),
+        _register),
+    ToolSpec(
+        "write_env",
+        "Write NAME=port lines for app/instance's allocations into a .env file (default .env"
+        " in the MCP server's working directory). Only those lines change; every other byte is"
+        " kept. NAME defaults to the service upper-cased plus _PORT (web -> WEB_PORT).",
+        _object({**_IDENTITY, **_props(
+            file=(_DIR, "the .env file to update or create (default .env)"),
+            vars=({"type": "object", "additionalProperties": {"type": "string"}},
+                  "variable name per service, e.g. {\"postgres\": \"PG_PORT\"}"))}),
+        _write_env),
 )
 
 _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -141,8 +250,11 @@ def check_arguments(spec: ToolSpec, args: dict[str, Any]) -> None:
             raise InvalidInput(f"{name}: {value} is out of range; use a number from"
                                f" {prop['minimum']} to {prop.get('maximum', 'up')}", field=name)
         if "pattern" in prop and not re.match(str(prop["pattern"]), str(value)):
-            raise InvalidInput(f"{name}: {value!r} is not a valid name; use 1-63 letters, digits,"
-                               " '.', '_' or '-', starting with a letter or digit", field=name)
+            if prop["pattern"] == _NAME["pattern"]:
+                raise InvalidInput(f"{name}: {value!r} is not a valid name; use 1-63 letters,"
+                                   " digits, '.', '_' or '-', starting with a letter or digit",
+                                   field=name)
+            raise InvalidInput(f"{name}: {value!r} does not match {prop['pattern']}", field=name)
 
 
 def call_tool(addr: str | None, name: str, args: dict[str, Any]) -> tuple[bool, Any]:
@@ -180,7 +292,9 @@ def build_server(addr: str | None) -> Any:
 
     return Server("port-server", version=__version__,
                   instructions="Allocate host ports from the port-server registry instead of"
-                               " choosing them: allocate, list_allocations, check_port, release.",
+                               " choosing them: allocate, list_allocations, check_port, release;"
+                               " scan shows what really listens; scan_project, register and"
+                               " write_env bring an existing project's ports into the registry.",
                   on_list_tools=list_tools, on_call_tool=call)
 
 

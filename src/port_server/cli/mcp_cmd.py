@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
-        "mcp", help="serve MCP over stdio: tools allocate, release, list_allocations, check_port",
+        "mcp", help="serve MCP over stdio (tools: allocate, release, list_allocations, check_port,"
+                    " scan, scan_project, register, write_env)",
         description="Speak the Model Context Protocol on stdin/stdout so an MCP client (Claude"
                     " Code, Codex, an IDE) can allocate ports as native tools. Talks to the"
                     " server at --addr / $PORT_SERVER_ADDR. Needs the mcp extra:"
