@@ -13,7 +13,7 @@ from nginx_check import nginx_t
 from port_server.errors import InvalidInput, PortAllocated, UpstreamError
 from port_server.exporters.nginx_conf import ProxyRoute, render
 from port_server.integrations.compose_ports import compose_host_ports
-from port_server.integrations.dokploy import DokployClient, enumerate_services, slug
+from port_server.integrations.dokploy import DokployClient, enumerate_services
 from port_server.models import AllocationFilter, AllocationRequest
 from port_server.service import RegistryService
 
@@ -51,13 +51,6 @@ services:
 def test_unknown_project_all_shapes_are_errors(answer: Any) -> None:
     with pytest.raises(UpstreamError, match=r"^Dokploy GET /api/project.all: unknown answer"):
         enumerate_services(answer)
-
-
-def test_slug_makes_registry_names() -> None:
-    assert slug("WhatsApp Sender") == "WhatsApp-Sender"
-    assert slug("  --ünïcode app!! ") == "n-code-app"
-    assert slug("***") == "unnamed"
-    assert len(slug("x" * 100)) == 63
 
 
 def test_client_errors_never_quote_the_body() -> None:

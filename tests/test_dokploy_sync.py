@@ -409,3 +409,25 @@ def test_sync_commands_have_help_and_are_documented() -> None:
 def test_sync_without_platform_is_usage_error(server: ServerProc) -> None:
     r = server.portctl("sync")
     assert r.returncode == 2 and "portctl sync dokploy" in r.stderr
+
+
+@pytest.mark.parametrize("fake", SHAPES, indirect=True)
+def test_portman_executable_runs_the_seed_lines(server: ServerProc, fake: FakeDokploy) -> None:
+    """Seed 001, verbatim, through the real `portman` script (which dispatches to portman_sync)."""
+    env = {**server.env, "DOKPLOY_URL": fake.url, "DOKPLOY_API_KEY": API_KEY}
+    dry = subprocess.run("portman sync --dry-run", shell=True, cwd=server.tmp, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: nothing changed" in dry.stdout and listed(server) == []
+    applied = subprocess.run("portman sync", shell=True, cwd=server.tmp, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert applied.returncode == 0, applied.stderr
+    assert keys(listed(server)) == EXPECTED[fake.shape]
+    made = subprocess.run("portman sync --nginx > dokploy-nginx.conf", shell=True,
+                          cwd=server.tmp, env=env, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    conf = (server.tmp / "dokploy-nginx.conf").read_text()
+    assert "proxy_pass http://127.0.0.1:3005;" in conf and "listen 8080;" in conf
+    checked = nginx_t(server.tmp, conf)
+    assert checked.returncode == 0, checked.stderr
+    assert_no_secrets(dry.stdout, dry.stderr, applied.stdout, applied.stderr, made.stderr, conf)

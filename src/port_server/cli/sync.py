@@ -122,7 +122,8 @@ def read_dokploy(args: argparse.Namespace) -> Snapshot:
 
 
 def run_sync(args: argparse.Namespace, ctx: Context) -> int:
-    from port_server.integrations.dokploy import desired_allocations, elsewhere, slug
+    from port_server.integrations.dokploy import desired_allocations, elsewhere
+    from port_server.models import registry_name
 
     config = dokploy_config()
     server = _setting(args, "server", None, config)
@@ -137,7 +138,7 @@ def run_sync(args: argparse.Namespace, ctx: Context) -> int:
                                f" servers: {names}", field="server")
     desired = desired_allocations(snapshot, str(server) if server else None, monitoring)
     result = ctx.client.sync_dokploy(desired, dry_run=args.dry_run,
-                                     host=slug(str(server)) if server else None)
+                                     host=registry_name(str(server)) if server else None)
     warnings = list(snapshot.warnings)
     other = elsewhere(snapshot, str(server) if server else None)
     if other:

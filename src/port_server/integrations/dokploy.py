@@ -14,7 +14,6 @@ address) leave it, and error messages never quote a response body.
 from __future__ import annotations
 
 import json
-import re
 import socket
 import urllib.error
 import urllib.request
@@ -26,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 from port_server.errors import InvalidInput, UpstreamError
 from port_server.exporters.nginx_conf import ProxyRoute, SkippedRoute
 from port_server.integrations.compose_ports import ComposePort, compose_host_ports
-from port_server.models import AllocationRequest
+from port_server.models import AllocationRequest, registry_name
 
 DEFAULT_TIMEOUT = 10.0
 SOURCE = "dokploy"
@@ -388,15 +387,6 @@ def _server_of(client: DokployClient, server_id: str, embedded: Any) -> tuple[st
 
 # -- mapping to allocations ---------------------------------------------------------------------
 
-_SLUG_BAD = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def slug(text: str) -> str:
-    """A Dokploy name as a registry name: 1-63 of [A-Za-z0-9._-], starting alnum."""
-    out = _SLUG_BAD.sub("-", text.strip()).strip("-._")[:63].rstrip("-._")
-    return out or "unnamed"
-
-
 def on_server(service: Service, server: str | None) -> bool:
     """``server`` None: the Dokploy host itself; otherwise a remote server's name or id."""
     if server is None:
@@ -408,13 +398,13 @@ def _service_names(service: Service) -> list[str]:
     """One registry service name per published port: the Dokploy name when it publishes one
     port, ``name-<container port>`` (``-udp``/``-tcp`` on a clash) when several; compose services
     are ``<compose name>.<service>``, libsql's extra ports ``name-grpc`` and ``name-admin``."""
-    base = slug(service.name)
+    base = registry_name(service.name)
     names = []
     for p in service.ports:
         if service.kind == "libsql":
             names.append(f"{base}{p.compose_service}")
             continue
-        stem = f"{base}.{slug(p.compose_service)}" if service.kind == "compose" else base
+        stem = f"{base}.{registry_name(p.compose_service)}" if service.kind == "compose" else base
         group = [q for q in service.ports if q.compose_service == p.compose_service]
         if len(group) == 1:
             names.append(stem)
@@ -437,7 +427,7 @@ def desired_allocations(snapshot: Snapshot, server: str | None = None,
                         monitoring: bool = False) -> list[AllocationRequest]:
     """The allocations the registry should hold for one Dokploy host (``server`` None: the
     Dokploy host itself), Dokploy's own ports first."""
-    instance = "main" if server is None else slug(server)
+    instance = "main" if server is None else registry_name(server)
     out = [AllocationRequest(app="dokploy", instance=instance, service=name, port=port,
                              protocol=proto, status="active", source=SOURCE,
                              note=f"Dokploy itself ({name})")
@@ -448,7 +438,7 @@ def desired_allocations(snapshot: Snapshot, server: str | None = None,
                                                           s.name, s.id)):
         if not on_server(service, server):
             continue
-        app, env = slug(service.project), slug(service.environment)
+        app, env = registry_name(service.project), registry_name(service.environment)
         for name, port in zip(_service_names(service), service.ports, strict=True):
             unique, n = name, 2
             while (app, env, unique) in seen:
