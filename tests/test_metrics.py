@@ -89,7 +89,7 @@ def test_metrics_after_known_operations(server: ServerProc) -> None:
 
 def test_unmatched_paths_share_one_label(tmp_path: Path) -> None:
     app, _ = make_app(tmp_path)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         for i in range(5):
             assert client.get(f"/random/{i}").status_code == 404
         client.request("BREW", "/v1/allocations")
@@ -108,7 +108,8 @@ def test_each_app_has_its_own_registry(tmp_path: Path) -> None:
     app_a, svc_a = make_app(tmp_path / "a")
     app_b, _ = make_app(tmp_path / "b")
     svc_a.allocate(AllocationRequest(app="x", instance="i", service="s"))
-    with TestClient(app_a) as a, TestClient(app_b) as b:
+    with TestClient(app_a, base_url="http://127.0.0.1") as a, \
+            TestClient(app_b, base_url="http://127.0.0.1") as b:
         a.get("/healthz")
         a.get("/healthz")
         b.get("/healthz")
@@ -126,7 +127,7 @@ def test_without_prometheus_client_metrics_is_a_clear_501(
     # None in sys.modules makes `import prometheus_client` raise ImportError, as if not installed.
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
     app, _ = make_app(tmp_path)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         r = client.get("/metrics")
         assert client.get("/healthz").status_code == 200
     assert r.status_code == 501
@@ -145,7 +146,7 @@ def test_scan_states_and_last_scan_time(tmp_path: Path) -> None:
                                            force=True))
         service.allocate(AllocationRequest(app="x", instance="i", service="idle"))
         before = time.time()
-        with TestClient(app) as client:
+        with TestClient(app, base_url="http://127.0.0.1") as client:
             first = scrape(client.get("/metrics").text)
             second = scrape(client.get("/metrics").text)
     assert value(first, "port_server_scan_ports", state="ok") == 1
