@@ -14,7 +14,9 @@ from common import running_server, table
 from fake_dokploy import API_KEY, FakeDokploy, _app
 from port_server.client import RegistryClient
 from port_server.integrations import dokploy
-from port_server.integrations.dokploy import DokployClient, desired_allocations, fetch_snapshot
+from port_server.integrations.dokploy import fetch_snapshot
+from port_server.integrations.dokploy_client import DokployClient
+from port_server.integrations.dokploy_map import desired_allocations
 
 SIZES = (10, 100, 300)
 LATENCY = 0.02

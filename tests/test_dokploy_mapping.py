@@ -13,7 +13,8 @@ from nginx_check import nginx_t
 from port_server.errors import InvalidInput, PortAllocated, UpstreamError
 from port_server.exporters.nginx_conf import ProxyRoute, render
 from port_server.integrations.compose_ports import compose_host_ports
-from port_server.integrations.dokploy import DokployClient, enumerate_services
+from port_server.integrations.dokploy import enumerate_services
+from port_server.integrations.dokploy_client import DokployClient
 from port_server.models import AllocationFilter, AllocationRequest
 from port_server.service import RegistryService
 

@@ -106,7 +106,8 @@ def _need_platform(p: argparse.ArgumentParser) -> int:
 # -- reading Dokploy ----------------------------------------------------------------------------
 
 def read_dokploy(args: argparse.Namespace) -> Snapshot:
-    from port_server.integrations.dokploy import DEFAULT_TIMEOUT, DokployClient, fetch_snapshot
+    from port_server.integrations.dokploy import fetch_snapshot
+    from port_server.integrations.dokploy_client import DEFAULT_TIMEOUT, DokployClient
 
     config = dokploy_config()
     url = _setting(args, "url", "DOKPLOY_URL", config)
@@ -122,7 +123,7 @@ def read_dokploy(args: argparse.Namespace) -> Snapshot:
 
 
 def run_sync(args: argparse.Namespace, ctx: Context) -> int:
-    from port_server.integrations.dokploy import desired_allocations, elsewhere
+    from port_server.integrations.dokploy_map import desired_allocations, elsewhere
     from port_server.models import registry_name
 
     config = dokploy_config()
@@ -244,7 +245,7 @@ def portman_sync(args_list: list[str], ctx: Context) -> int:
     """``portman sync [--dry-run] [--nginx] ...``: errors propagate to the caller's handler."""
     args = portman_parser().parse_args(args_list)
     if args.nginx:
-        from port_server.integrations.dokploy import proxy_routes
+        from port_server.integrations.dokploy_map import proxy_routes
 
         snapshot = read_dokploy(args)
         routes, skipped = proxy_routes(snapshot)

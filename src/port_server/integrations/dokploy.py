@@ -1,5 +1,5 @@
-"""Dokploy: a small standard-library client for its REST API and a pure mapping of what it
-publishes (projects, environments, services, host ports, domains) to desired allocations.
+"""What Dokploy publishes: its projects, environments and services, their host ports and domains,
+read through ``dokploy_client`` (``dokploy_map`` turns them into allocations and proxy routes).
 
 Dokploy's API is ``GET <url>/api/<router>.<procedure>?param=...`` with raw JSON bodies. The shape of
 ``project.all`` changed over time (services on the project before 0.25, under ``environments[]``
@@ -13,23 +13,15 @@ address) leave it, and error messages never quote a response body.
 
 from __future__ import annotations
 
-import json
-import socket
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-from port_server.errors import InvalidInput, UpstreamError
-from port_server.exporters.nginx_conf import ProxyRoute, SkippedRoute
+from port_server.errors import UpstreamError
 from port_server.integrations.compose_ports import ComposePort, compose_host_ports
-from port_server.models import AllocationRequest, registry_name
+from port_server.integrations.dokploy_client import DokployClient
 
-DEFAULT_TIMEOUT = 10.0
 SOURCE = "dokploy"
-MAX_BODY = 32 * 1024 * 1024
 #: How many ``*.one`` requests run at once.
 CONCURRENCY = 8
 
@@ -39,95 +31,8 @@ ENGINE_PORTS = {"postgres": 5432, "mysql": 3306, "mariadb": 3306, "mongo": 27017
 LIBSQL_PORTS = (("externalPort", 8080, ""), ("externalGRPCPort", 5001, "-grpc"),
                 ("externalAdminPort", 9090, "-admin"))
 SERVICE_KINDS = ("application", "compose", *ENGINE_PORTS, "libsql")
-#: Dokploy's applicationStatus / composeStatus -> the registry's status words (seed 001's).
-STATUS_WORDS = {"done": "active", "running": "deploying", "error": "error", "idle": "inactive"}
 #: Before 0.25 there were no environments; the 0.25 migration named the one it made "production".
 LEGACY_ENVIRONMENT = "production"
-#: Dokploy's own ports: (service, port, protocol, remote servers too, monitoring only).
-OWN_PORTS = (
-    ("ui", 3000, "tcp", False, False),
-    ("traefik-http", 80, "tcp", True, False),
-    ("traefik-https", 443, "tcp", True, False),
-    ("traefik-http3", 443, "udp", True, False),
-    ("monitoring", 4500, "tcp", True, True),
-)
-
-
-# -- the client ---------------------------------------------------------------------------------
-
-class DokployClient:
-    """GETs Dokploy procedures. Auth: ``x-api-key`` (Dokploy >= 0.19); when that is refused, one
-    retry with ``Authorization: Bearer`` for older servers, which is then kept."""
-
-    def __init__(self, url: str, api_key: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidInput(f"--url: {url!r} is not a Dokploy address; use e.g."
-                               " http://127.0.0.1:3000", field="url")
-        if not api_key:
-            raise InvalidInput("--api-key: missing; pass --api-key KEY or set $DOKPLOY_API_KEY"
-                               " (Dokploy: Settings > Profile > API/CLI)", field="api_key")
-        if timeout <= 0:
-            raise InvalidInput("--timeout: use a number of seconds above 0", field="timeout")
-        base = url.strip().rstrip("/")
-        self.base = base if base.endswith("/api") else f"{base}/api"
-        self.api_key = api_key
-        self.timeout = timeout
-        self.bearer = False
-
-    def __repr__(self) -> str:  # never show the key
-        return f"DokployClient({self.base!r})"
-
-    def get(self, procedure: str, **params: str) -> Any:
-        endpoint = f"GET /api/{procedure}"
-        url = f"{self.base}/{procedure}" + (f"?{urlencode(params)}" if params else "")
-        try:
-            status, body = self._fetch(url)
-            if status == 401 and not self.bearer:
-                self.bearer = True
-                status, body = self._fetch(url)
-                if status == 401:
-                    self.bearer = False
-        except TimeoutError:
-            raise UpstreamError(f"Dokploy {endpoint}: no answer within {self.timeout:g}s"
-                                " (raise it with --timeout)", endpoint=endpoint) from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError | socket.timeout):
-                raise UpstreamError(f"Dokploy {endpoint}: no answer within {self.timeout:g}s"
-                                    " (raise it with --timeout)", endpoint=endpoint) from None
-            text = getattr(reason, "strerror", None) or str(reason)
-            raise UpstreamError(f"Dokploy {endpoint}: cannot reach {self.base} ({text})",
-                                endpoint=endpoint) from None
-        if status == 401:
-            raise UpstreamError(f"Dokploy {endpoint}: 401 Unauthorized; check --api-key or"
-                                " $DOKPLOY_API_KEY", endpoint=endpoint, status=status)
-        if status == 404:
-            raise UpstreamError(f"Dokploy {endpoint}: 404 Not Found; is {self.base} a Dokploy"
-                                " server, and does the id still exist?", endpoint=endpoint,
-                                status=status)
-        if status >= 400:
-            raise UpstreamError(f"Dokploy {endpoint}: answered HTTP {status}",
-                                endpoint=endpoint, status=status)
-        try:
-            return json.loads(body)
-        except ValueError:
-            raise UpstreamError(f"Dokploy {endpoint}: answered with malformed JSON",
-                                endpoint=endpoint) from None
-
-    def _fetch(self, url: str) -> tuple[int, bytes]:
-        headers = {"Accept": "application/json", "User-Agent": "port-server"}
-        if self.bearer:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        else:
-            headers["x-api-key"] = self.api_key
-        req = urllib.request.Request(url, headers=headers, method="GET")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return int(resp.status), resp.read(MAX_BODY)
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            return int(exc.code), b""
 
 
 # -- what Dokploy publishes ---------------------------------------------------------------------
@@ -383,109 +288,3 @@ def _server_of(client: DokployClient, server_id: str, embedded: Any) -> tuple[st
         raise UpstreamError("Dokploy GET /api/server.one: unknown answer shape",
                             endpoint="GET /api/server.one")
     return str(data.get("name") or server_id), str(data.get("ipAddress") or "")
-
-
-# -- mapping to allocations ---------------------------------------------------------------------
-
-def on_server(service: Service, server: str | None) -> bool:
-    """``server`` None: the Dokploy host itself; otherwise a remote server's name or id."""
-    if server is None:
-        return not service.server_id
-    return bool(service.server_id) and server in (service.server_id, service.server_name)
-
-
-def _service_names(service: Service) -> list[str]:
-    """One registry service name per published port: the Dokploy name when it publishes one
-    port, ``name-<container port>`` (``-udp``/``-tcp`` on a clash) when several; compose services
-    are ``<compose name>.<service>``, libsql's extra ports ``name-grpc`` and ``name-admin``."""
-    base = registry_name(service.name)
-    names = []
-    for p in service.ports:
-        if service.kind == "libsql":
-            names.append(f"{base}{p.compose_service}")
-            continue
-        stem = f"{base}.{registry_name(p.compose_service)}" if service.kind == "compose" else base
-        group = [q for q in service.ports if q.compose_service == p.compose_service]
-        if len(group) == 1:
-            names.append(stem)
-            continue
-        clash = sum(1 for q in group if q.target == p.target) > 1
-        names.append(f"{stem}-{p.target}" + (f"-{p.protocol}" if clash else ""))
-    return [n[:63] for n in names]
-
-
-def _url_for(service: Service, port: Published) -> str:
-    for domain in service.domains:
-        if service.kind == "compose" and domain.service_name != port.compose_service:
-            continue
-        if domain.port is None or domain.port == port.target:
-            return domain.url
-    return ""
-
-
-def desired_allocations(snapshot: Snapshot, server: str | None = None,
-                        monitoring: bool = False) -> list[AllocationRequest]:
-    """The allocations the registry should hold for one Dokploy host (``server`` None: the
-    Dokploy host itself), Dokploy's own ports first."""
-    instance = "main" if server is None else registry_name(server)
-    out = [AllocationRequest(app="dokploy", instance=instance, service=name, port=port,
-                             protocol=proto, status="active", source=SOURCE,
-                             note=f"Dokploy itself ({name})")
-           for name, port, proto, remote, mon in OWN_PORTS
-           if (server is None or remote) and (monitoring or not mon)]
-    seen: set[tuple[str, str, str]] = set()
-    for service in sorted(snapshot.services, key=lambda s: (s.project, s.environment, s.kind,
-                                                          s.name, s.id)):
-        if not on_server(service, server):
-            continue
-        app, env = registry_name(service.project), registry_name(service.environment)
-        for name, port in zip(_service_names(service), service.ports, strict=True):
-            unique, n = name, 2
-            while (app, env, unique) in seen:
-                unique, n = f"{name[:60]}-{n}", n + 1
-            seen.add((app, env, unique))
-            engine = f"{service.kind} " if service.kind != "application" else ""
-            out.append(AllocationRequest(
-                app=app, instance=env, service=unique, port=port.published,
-                protocol=port.protocol, type="db" if service.kind in ENGINE_PORTS or
-                service.kind == "libsql" else "",
-                environment=service.environment[:256],
-                status=STATUS_WORDS.get(service.status, service.status)[:256],
-                url=_url_for(service, port)[:256], source=SOURCE,
-                note=f"dokploy {engine}{service.name[:100]} -> container"
-                     f" {port.target}/{port.protocol}"))
-    return out
-
-
-def elsewhere(snapshot: Snapshot, server: str | None) -> list[str]:
-    """Names of Dokploy servers that run services outside this sync's scope."""
-    names = {s.server_name or s.server_id or "the Dokploy host"
-             for s in snapshot.services if s.ports and not on_server(s, server)}
-    return sorted(names)
-
-
-def proxy_routes(snapshot: Snapshot) -> tuple[list[ProxyRoute], list[SkippedRoute]]:
-    """A reverse-proxy route per enabled domain, to the host port that publishes its container
-    port (on 127.0.0.1, or the remote server's address); the rest, with the reason."""
-    routes: list[ProxyRoute] = []
-    skipped: list[SkippedRoute] = []
-    for service in snapshot.services:
-        who = f"{service.project}/{service.environment}/{service.name}"
-        for domain in service.domains:
-            ports = [p for p in service.ports if p.protocol == "tcp" and (
-                service.kind != "compose" or p.compose_service == domain.service_name)]
-            match = next((p for p in ports if domain.port in (None, p.target)), None)
-            if match is None:
-                what = f"container port {domain.port}" if domain.port else "its container port"
-                skipped.append(SkippedRoute(domain.host, domain.path, (
-                    f"{what} of {who} has no published host port")))
-                continue
-            upstream = service.server_ip if service.server_id else "127.0.0.1"
-            if not upstream:
-                skipped.append(SkippedRoute(domain.host, domain.path, (
-                    f"server {service.server_name or service.server_id} of {who} has no"
-                    " address")))
-                continue
-            routes.append(ProxyRoute(domain.host, domain.path or "/", upstream, match.published,
-                                     label=f"dokploy {who}", strip_path=domain.strip_path))
-    return routes, skipped
