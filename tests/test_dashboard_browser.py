@@ -246,6 +246,19 @@ def test_dashboard_lists_filters_sorts_edits_and_releases(
     assert page.locator("#sort-select").is_visible()
     page.screenshot(path=str(tmp_path / "dashboard-390.png"), full_page=True,
                     timeout=SCREENSHOT_TIMEOUT_MS)
+    # The sort menu works there, and dialogs fit the screen; Escape cancels them.
+    page.locator("#sort-select").select_option("port:desc")
+    ports_shown = [int(p) for p in page.locator("section.group[data-app='shop'] tr[data-id]")
+                   .evaluate_all("rows => rows.map(r => r.dataset.port)")]
+    assert ports_shown == sorted(ports_shown, reverse=True)
+    row(page, db["id"]).get_by_role("button", name=re.compile("^Update status")).click()
+    box = page.locator("#edit-dialog").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    page.screenshot(path=str(tmp_path / "dashboard-390-dialog.png"),
+                    timeout=SCREENSHOT_TIMEOUT_MS)
+    page.keyboard.press("Escape")
+    assert not page.locator("#edit-dialog").is_visible()
+    assert next(a for a in listed(server) if a["id"] == db["id"])["status"] == "maintenance"
     assert errors.items == []
 
 
