@@ -97,9 +97,10 @@ def test_env_files(tmp_path: Path) -> None:
 
 def test_env_file_names() -> None:
     for name in [".env", ".env.local", ".env.development", "env.example", "env-example",
-                 "example.env", "netbox.env", "sub/.env.override"]:
+                 "example.env", "netbox.env", "sub/.env.override", "docker.env.example"]:
         assert is_env_file(name), name
-    for name in ["environment.yml", ".envrc", "env.py", "dotenv.js", "venv"]:
+    for name in ["environment.yml", ".envrc", "env.py", "dotenv.js", "venv", "src/env.mjs",
+                 "env.d.ts", "env", ".env.example.swp"]:
         assert not is_env_file(name), name
 
 

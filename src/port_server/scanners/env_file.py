@@ -15,8 +15,14 @@ from collections.abc import Iterator
 from port_server.models import PortClaim
 from port_server.scanners.base import SourceFile, base_name
 
-_ENV_NAME = re.compile(r"^(?:\.env(?:\..+)?|env(?:[.-].+)?|.+\.env(?:\..+)?)$", re.IGNORECASE)
-_NOT_ENV = re.compile(r"\.(?:py|js|ts|sh|ya?ml|json|md|txt|toml|cfg|ini|rs|go)$", re.IGNORECASE)
+_VARIANTS = ("example|sample|template|tmpl|tpl|dist|defaults?|local|dev|development|prod|"
+             "production|test|testing|staging|ci|docker|override")
+_ENV_NAME = re.compile(
+    rf"^(?:\.env(?:\..+)?|env[.-](?:{_VARIANTS})|.+\.env(?:\.(?:{_VARIANTS}))?)$",
+    re.IGNORECASE)
+_NOT_ENV = re.compile(r"\.(?:[cm]?[jt]sx?|py|sh|ya?ml|json|md|txt|toml|cfg|ini|rs|go|rb|php|"
+                      r"java|kt|swift|lock|xml|html?|css|scss|sql|bak|swp|orig)$",
+                      re.IGNORECASE)
 _ASSIGN = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$")
 _PORT_NAME = re.compile(r"^(?:[A-Za-z0-9_]*_)?PORT$", re.IGNORECASE)
 
