@@ -276,3 +276,32 @@ def test_next_unregistered_walks_the_host_port_index(store: Store, backend: tupl
     assert "INDEX" in plan.upper(), plan
     assert "SCAN ALLOCATIONS\n" not in plan.upper() + "\n", plan
     assert "SEQ SCAN" not in plan.upper(), plan
+
+
+def test_release_counts_per_host(store: Store) -> None:
+    a = add(store, "a", 9100)
+    b = add(store, "b", 9101)
+    c = add(store, "c", 9100, host="h2")
+    with store.read() as tx:
+        assert tx.release_count("h1") == 0
+    with store.write() as tx:
+        tx.delete([a.id, c.id])
+    with store.write() as tx:
+        tx.delete([b.id, 999_999])
+    with store.read() as tx:
+        assert tx.release_count("h1") == 2
+        assert tx.release_count("h2") == 1
+        assert tx.release_count("nobody") == 0
+
+
+def test_a_port_released_by_another_server_is_handed_out_again(
+        opener: Callable[[], Store], settings: Settings) -> None:
+    """Server A's hint sits above its ports; server B releases A's lowest port: A's next
+    allocation takes that port again (the release count told A its hint was stale)."""
+    cfg = replace(settings, probe_os=False, host_id="shared")
+    server_a, server_b = RegistryService(opener(), cfg), RegistryService(opener(), cfg)
+    ports = [server_a.allocate(req(f"s{i}", type="db")).allocation.port for i in range(5)]
+    assert ports == sorted(ports)
+    released = server_b.release(AllocationFilter(service="s1"))
+    assert [r.port for r in released] == [ports[1]]
+    assert server_a.allocate(req("again", type="db")).allocation.port == ports[1]

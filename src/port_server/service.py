@@ -123,6 +123,10 @@ class RegistryService:
         self._hints: dict[str, int] = {}
         self._hint_lock = threading.Lock()
         self.type_rules = rules_from_config(settings.extra)
+        # The host's release count when the hints were last trusted. Another server sharing the
+        # store may release ports below a hint; a changed count drops the hints (see
+        # _allocate_auto), so a freed low port is handed out again, as with a single server.
+        self._releases_seen: int | None = None
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -236,7 +240,11 @@ class RegistryService:
 
     def _allocate_auto(self, tx: StoreTx, req: AllocationRequest) -> Allocation:
         pool = self.settings.pool(req.type)
+        releases = tx.release_count(self.host)
         with self._hint_lock:
+            if releases != self._releases_seen:  # someone (maybe us) released: start afresh
+                self._hints.clear()
+                self._releases_seen = releases
             start = self._hints.get(pool.name, pool.lo)
         low_water: list[int] = []
 

@@ -25,6 +25,14 @@ UPDATABLE_COLUMNS = frozenset({
     "command", "protected", "expires_at", "updated_at",
 })
 
+#: Adds the deleted rows to their hosts' release counts (run before the DELETE; ``{ids}`` is the
+#: dialect's list of id marks). The same SQL in SQLite (3.24+) and PostgreSQL.
+COUNT_RELEASES = """
+INSERT INTO host_releases (host, releases)
+SELECT host, COUNT(*) FROM allocations WHERE id IN ({ids}) GROUP BY host
+ON CONFLICT (host) DO UPDATE SET releases = host_releases.releases + excluded.releases
+"""
+
 
 def row_to_allocation(row: Sequence[Any]) -> Allocation:
     values = dict(zip(ALLOCATION_COLUMNS, row, strict=True))
@@ -61,7 +69,13 @@ class StoreTx(Protocol):
 
     def update(self, alloc_id: int, changes: dict[str, Any]) -> Allocation: ...
 
-    def delete(self, ids: Sequence[int]) -> int: ...
+    def delete(self, ids: Sequence[int]) -> int:
+        """Delete allocations by id, counting them in their hosts' release counts."""
+        ...
+
+    def release_count(self, host: str) -> int:
+        """How many allocations of ``host`` have ever been released, by any writer."""
+        ...
 
 
 class Store(Protocol):

@@ -55,3 +55,15 @@ CREATE INDEX allocations_app ON allocations (app, instance, service);
 """,
     ),
 ]
+
+#: Releases per host, counted by the store on every delete: a server compares it with what it saw
+#: last to learn that another server sharing the database released ports (service.py's hints).
+_HOST_RELEASES = """
+CREATE TABLE host_releases (
+    host     TEXT PRIMARY KEY,
+    releases BIGINT NOT NULL DEFAULT 0
+);
+"""
+
+MIGRATIONS.append(Migration(name="0003_host_releases", sqlite=_HOST_RELEASES,
+                            postgres=_HOST_RELEASES))

@@ -26,6 +26,7 @@ from port_server.errors import StoreUnavailable
 from port_server.models import Allocation, AllocationFilter, AllocationRequest
 from port_server.store.base import (
     ALLOCATION_COLUMNS,
+    COUNT_RELEASES,
     UPDATABLE_COLUMNS,
     DuplicateKey,
     row_to_allocation,
@@ -185,8 +186,15 @@ class PostgresTx:
     def delete(self, ids: Sequence[int]) -> int:
         if not ids:
             return 0
+        marks = ", ".join("%s" for _ in ids)
+        self.conn.execute(COUNT_RELEASES.format(ids=marks), list(ids))
         cur = self.conn.execute("DELETE FROM allocations WHERE id = ANY(%s)", (list(ids),))
         return cur.rowcount
+
+    def release_count(self, host: str) -> int:
+        row = self.conn.execute("SELECT releases FROM host_releases WHERE host = %s",
+                                (host,)).fetchone()
+        return int(row[0]) if row else 0
 
 
 class PostgresStore:

@@ -19,6 +19,7 @@ from port_server.errors import StoreUnavailable
 from port_server.models import Allocation, AllocationFilter, AllocationRequest
 from port_server.store.base import (
     ALLOCATION_COLUMNS,
+    COUNT_RELEASES,
     UPDATABLE_COLUMNS,
     DuplicateKey,
     row_to_allocation,
@@ -165,9 +166,15 @@ class SQLiteTx:
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])
             marks = ", ".join("?" for _ in chunk)
+            self.conn.execute(COUNT_RELEASES.format(ids=marks), chunk)
             total += self.conn.execute(f"DELETE FROM allocations WHERE id IN ({marks})",
                                        chunk).rowcount
         return total
+
+    def release_count(self, host: str) -> int:
+        row = self.conn.execute("SELECT releases FROM host_releases WHERE host = ?",
+                                (host,)).fetchone()
+        return int(row[0]) if row else 0
 
 
 class SQLiteStore:
