@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from port_server.errors import StoreUnavailable
@@ -45,6 +45,9 @@ DEGRADED_TIMEOUT = 0.3
 #: up to this, so it also bounds how long recovery takes once the database is back).
 RECONNECT_TIMEOUT = 4.0
 CONNECT_TIMEOUT = 5
+#: A connection used successfully this recently skips the pool's liveness check (a round trip);
+#: one that died sooner fails its request with 503, and that failure checks the whole pool.
+RECENTLY_USED = 2.0
 #: Advisory lock keys: one for migrations, one per host (hashed) for allocations.
 MIGRATION_LOCK = 0x706F72747376  # "portsv"
 _SELECT = f"SELECT {', '.join(ALLOCATION_COLUMNS)} FROM allocations"
@@ -138,16 +141,15 @@ class PostgresTx:
     def _insert_row(self, values: dict[str, Any]) -> int:
         cols = ", ".join(values)
         marks = ", ".join("%s" for _ in values)
-        try:
-            # A savepoint, so a refused insert leaves the transaction usable for the caller's
-            # follow-up lookups (PostgreSQL aborts the whole transaction otherwise).
-            with self.conn.transaction():
-                row = self.conn.execute(
-                    f"INSERT INTO allocations ({cols}) VALUES ({marks}) RETURNING id",
-                    list(values.values())).fetchone()
-        except pg_errors.UniqueViolation as exc:
-            raise DuplicateKey(str(exc)) from None
-        assert row is not None
+        # ON CONFLICT DO NOTHING rather than catching the violation: a refused insert then
+        # leaves the transaction usable for the caller's follow-up lookups (an error would abort
+        # it), at no extra round trip.
+        row = self.conn.execute(
+            f"INSERT INTO allocations ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+            " RETURNING id", list(values.values())).fetchone()
+        if row is None:
+            raise DuplicateKey(f"a unique constraint refused port {values['port']} for"
+                               f" {values['app']}/{values['instance']}/{values['service']}")
         return int(row[0])
 
     def insert(self, host: str, req: AllocationRequest, port: int, now: str) -> Allocation:
@@ -207,16 +209,18 @@ class PostgresStore:
         redactor = _RedactFilter(self._secrets)
         for name in ("psycopg", "psycopg.pool"):
             logging.getLogger(name).addFilter(redactor)
+        self._schema_lock = threading.Lock()
+        self._migrated = False
+        self._degraded = False
+        #: id(connection) -> when it last completed a transaction.
+        self._last_ok: dict[int, float] = {}
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, name="port-server",
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
                     "application_name": "port-server"},
-            check=ConnectionPool.check_connection, timeout=ACQUIRE_TIMEOUT,
+            check=self._check_connection, timeout=ACQUIRE_TIMEOUT,
             reconnect_timeout=RECONNECT_TIMEOUT)
         self._pool.open(wait=False)
-        self._schema_lock = threading.Lock()
-        self._migrated = False
-        self._degraded = False
         try:
             self._ensure_schema()
         except StoreUnavailable as exc:
@@ -243,6 +247,14 @@ class PostgresStore:
 
     # -- transactions ----------------------------------------------------------------------
 
+    def _check_connection(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's check before handing out a connection: a round trip unless it was
+        used successfully just now (and the database has not been found down since)."""
+        last = self._last_ok.get(id(conn))
+        if last is not None and not self._degraded and time.monotonic() - last < RECENTLY_USED:
+            return
+        ConnectionPool.check_connection(conn)
+
     def _check_pool(self) -> None:
         try:
             self._pool.check()
@@ -259,7 +271,10 @@ class PostgresStore:
             with conn.transaction():
                 yield conn
         except _UNAVAILABLE as exc:
+            self._last_ok.pop(id(conn), None)
             raise self._unavailable(exc) from None
+        else:
+            self._last_ok[id(conn)] = time.monotonic()
         finally:
             self._pool.putconn(conn)
         self._degraded = False
