@@ -84,6 +84,10 @@ def test_other_hosts_allocations_change_only_with_force(two_hosts: list[ServerPr
     assert "belongs to host 'beta'" in r.stderr and "--force" in r.stderr
     r = alpha.portctl("release", "--host", "beta", "--app", "shop")
     assert r.returncode == 1 and "--force" in r.stderr
+    r = alpha.portctl("update", "--id", str(b_web["id"]), "--note", "x")
+    assert r.returncode == 1 and "belongs to host 'beta'" in r.stderr
+    r = alpha.portctl("update", "--id", str(b_web["id"]), "--note", "x", "--force")
+    assert r.returncode == 0, r.stderr
     with alpha.client() as client:
         with pytest.raises(OtherHost):
             client.update(b_web["id"], {"note": "from alpha"})

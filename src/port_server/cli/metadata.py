@@ -104,6 +104,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("port", nargs="?", type=port_arg, metavar="PORT",
                    help="the port of the allocation")
     p.add_argument("--id", type=id_arg, dest="alloc_id", help="the allocation id")
+    p.add_argument("--force", action="store_true",
+                   help="allow changing another host's allocation (shared registries)")
     add_metadata_args(p)
     p.add_argument("--json", action="store_true", help="print the updated allocation as JSON")
     p.set_defaults(func=cmd_update)
@@ -122,7 +124,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def update_allocation(ctx: Context, port: int | None, alloc_id: int | None,
-                      changes: dict[str, Any]) -> Allocation:
+                      changes: dict[str, Any], force: bool = False) -> Allocation:
     if not changes:
         raise InvalidInput("nothing to update; give at least one of --type --owner --env"
                            " --status --url --note", field="changes")
@@ -132,11 +134,12 @@ def update_allocation(ctx: Context, port: int | None, alloc_id: int | None,
     if alloc_id is None:
         assert port is not None
         alloc_id = find_by_port(ctx.client, port).id
-    return ctx.client.update(alloc_id, changes)
+    return ctx.client.update(alloc_id, changes, force=force)
 
 
 def cmd_update(args: argparse.Namespace, ctx: Context) -> int:
-    alloc = update_allocation(ctx, args.port, args.alloc_id, metadata_from_args(args))
+    alloc = update_allocation(ctx, args.port, args.alloc_id, metadata_from_args(args),
+                              force=args.force)
     if args.json:
         output.as_json(alloc.to_dict())
     else:
