@@ -191,3 +191,16 @@ def test_up_gives_each_worktree_its_own_ports(srv: ServerProc, tmp_path: Path) -
         second["postgres"]["port"]}
     r = srv.portctl("up", str(two), "--service", "nope")
     assert r.returncode == 2 and "postgres" in r.stderr
+
+
+def test_register_host_network_only_is_a_warning(srv: ServerProc, tmp_path: Path) -> None:
+    write_project(tmp_path, {"compose.yaml": "services:\n  plex:\n    network_mode: host\n"})
+    r = srv.portctl("register", str(tmp_path), "--app", "hostnet", "--instance", "i")
+    assert r.returncode == 0
+    assert "no host-bound ports found" in r.stdout
+    assert "network_mode: host" in r.stderr
+    flags = json.loads(srv.portctl("scan-project", str(tmp_path), "--json").stdout)
+    assert flags == [{"file": "compose.yaml", "line": 3, "kind": "compose", "service": "plex",
+                      "host_port": None, "container_port": None, "protocol": "",
+                      "host_ip": "", "resolved": True, "network_mode_host": True,
+                      "note": "network_mode: host (container ports bind on the host)"}]

@@ -156,7 +156,10 @@ def cmd_register(args: argparse.Namespace, ctx: Context) -> int:
     outcomes = [register_one(ctx.client, app, instance, item, mine, args.dry_run)
                 for item in planned]
     for claim in result.claims:
-        if claim.host_port is None and not claim.network_mode_host:
+        if claim.network_mode_host:
+            output.warn(f"{claim.file}:{claim.line}: {claim.service} uses network_mode: host;"
+                        " only the ports listed for it are registered, check what else it binds")
+        elif claim.host_port is None:
             output.warn(f"{claim.file}:{claim.line}: {claim.service}: {claim.note}; not"
                         " registered")
     if args.json:
