@@ -101,6 +101,10 @@ def test_update_by_port_and_id(srv: ServerProc) -> None:
     r = srv.portctl("update", str(a["port"]), "--note", "bad\x01char")
     assert r.returncode == 2 and "note" in r.stderr
     assert run_json(srv, "list", "--app", "upd")[0] == c
+    r = srv.portctl("update", str(a["port"]), "--host", "elsewhere", "--status", "x")
+    assert r.returncode == 1 and f"no allocation holds port {a['port']}" in r.stderr
+    d = run_json(srv, "update", str(a["port"]), "--host", c["host"], "--status", "back")
+    assert (d["id"], d["status"]) == (a["id"], "back")
 
 
 def test_suggest_and_pools(srv: ServerProc) -> None:

@@ -220,3 +220,22 @@ def test_portman_start_up_imports_nothing_heavy() -> None:
     bad = sorted(n for n in names if any(n == f or n.startswith(f + ".") for f in FORBIDDEN))
     assert bad == [], f"portman's start-up imports heavy modules: {bad}"
     assert "port_server.cli.portman" in names and "port_server.cli.metadata" in names
+
+
+def test_every_command_has_help_and_is_in_the_readme() -> None:
+    import argparse
+
+    from conftest import REPO
+    from port_server.cli import build_parser as portctl_parser
+    from port_server.cli.portman import build_parser
+
+    readme = (REPO / "README.md").read_text()
+    for parser, prog, names in (
+        (build_parser(), "portman", None),
+        (portctl_parser(), "portctl", {"update", "suggest", "pools", "import", "export"}),
+    ):
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        helps = {a.dest: a.help for a in sub._choices_actions}
+        for name in names or set(sub.choices):
+            assert helps.get(name), f"{prog} {name} has no help text"
+            assert f"`{prog} {name}" in readme, f"{prog} {name} is not in README.md"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from port_server.cli import output
+from port_server.cli import hosts, output
 from port_server.errors import EXIT_OK, InvalidInput, NotFound
 from port_server.models import Allocation, AllocationFilter
 
@@ -82,9 +82,10 @@ def print_allocations(allocs: list[Allocation], as_json: bool = False,
         output.table(headers, rows, empty="no allocations")
 
 
-def find_by_port(client: RegistryClient, port: int, protocol: str | None = None) -> Allocation:
-    """The one allocation holding ``port``; a clear error when none or several do."""
-    holders = client.list(AllocationFilter(port=port, protocol=protocol))
+def find_by_port(client: RegistryClient, port: int, host: str | None = None) -> Allocation:
+    """The one allocation holding ``port`` (on ``host``, default the server's own); a clear
+    error when none or several do."""
+    holders = client.list(AllocationFilter(port=port, host=host))
     if not holders:
         raise NotFound(f"no allocation holds port {port}; see `portctl list`")
     if len(holders) > 1:
@@ -104,9 +105,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("port", nargs="?", type=port_arg, metavar="PORT",
                    help="the port of the allocation")
     p.add_argument("--id", type=id_arg, dest="alloc_id", help="the allocation id")
-    p.add_argument("--force", action="store_true",
-                   help="allow changing another host's allocation (shared registries)")
     add_metadata_args(p)
+    hosts.add_mutation_args(p)
     p.add_argument("--json", action="store_true", help="print the updated allocation as JSON")
     p.set_defaults(func=cmd_update)
 
@@ -124,7 +124,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def update_allocation(ctx: Context, port: int | None, alloc_id: int | None,
-                      changes: dict[str, Any], force: bool = False) -> Allocation:
+                      changes: dict[str, Any], host: str | None = None,
+                      force: bool = False) -> Allocation:
     if not changes:
         raise InvalidInput("nothing to update; give at least one of --type --owner --env"
                            " --status --url --note", field="changes")
@@ -133,13 +134,13 @@ def update_allocation(ctx: Context, port: int | None, alloc_id: int | None,
                            field="port")
     if alloc_id is None:
         assert port is not None
-        alloc_id = find_by_port(ctx.client, port).id
+        alloc_id = find_by_port(ctx.client, port, host).id
     return ctx.client.update(alloc_id, changes, force=force)
 
 
 def cmd_update(args: argparse.Namespace, ctx: Context) -> int:
     alloc = update_allocation(ctx, args.port, args.alloc_id, metadata_from_args(args),
-                              force=args.force)
+                              host=args.host, force=args.force)
     if args.json:
         output.as_json(alloc.to_dict())
     else:
