@@ -129,12 +129,14 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
         if child.poll() is None:  # portctl itself is going down: do not leave the child behind
             child.terminate()
             child.wait()
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+        # Clean up while our handlers still hold the signals: a second Ctrl-C or SIGTERM now
+        # must not kill portctl before the registry hears that the child is gone.
         if args.ephemeral:
             _release(ctx, alloc.id)
         else:
             _record(ctx, alloc.id, {"pid": 0, "command": ""})
+        for signum, old in previous.items():
+            signal.signal(signum, old)
     return 128 - code if code < 0 else code
 
 
