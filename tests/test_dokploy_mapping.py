@@ -209,3 +209,30 @@ def test_nginx_rejects_bad_options(kw: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidInput) as info:
         render([], **kw)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_sync_plan_on_every_store(backend: str, tmp_path: Path, settings: Any,
+                                  request: pytest.FixtureRequest) -> None:
+    """Swaps, moves and removals apply in one transaction on each backend's constraints."""
+    from port_server.store.base import Store
+
+    store: Store
+    if backend == "sqlite":
+        from port_server.store.sqlite import SQLiteStore
+
+        store = SQLiteStore(tmp_path / "registry.db")
+    else:
+        from port_server.store.postgres import PostgresStore
+
+        store = PostgresStore(request.getfixturevalue("pg_cluster").new_database())
+    try:
+        svc = RegistryService(store, settings)
+        svc.sync("dokploy", [want("a", 4001), want("b", 4002), want("c", 4003)])
+        plan = svc.sync("dokploy", [want("a", 4002), want("b", 4001), want("d", 4003)])
+        assert sorted((it.action, it.service) for it in plan) == [
+            ("add", "d"), ("remove", "c"), ("update", "a"), ("update", "b")]
+        assert ports(svc) == {"p/prod/a": (4002, "dokploy"), "p/prod/b": (4001, "dokploy"),
+                              "p/prod/d": (4003, "dokploy")}
+    finally:
+        store.close()

@@ -431,3 +431,13 @@ def test_portman_executable_runs_the_seed_lines(server: ServerProc, fake: FakeDo
     checked = nginx_t(server.tmp, conf)
     assert checked.returncode == 0, checked.stderr
     assert_no_secrets(dry.stdout, dry.stderr, applied.stdout, applied.stderr, made.stderr, conf)
+
+
+def test_portman_sync_failure_is_one_line(kept: ServerProc, fake: FakeDokploy) -> None:
+    before = listed(kept)
+    r = kept.portman("sync", "--url", fake.url, env={"DOKPLOY_API_KEY": "wrong-key"})
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        "error: Dokploy GET /api/settings.getDokployVersion: 401 Unauthorized; check --api-key"
+        " or $DOKPLOY_API_KEY"]
+    assert listed(kept) == before
