@@ -236,3 +236,15 @@ def test_sync_plan_on_every_store(backend: str, tmp_path: Path, settings: Any,
                               "p/prod/d": (4003, "dokploy")}
     finally:
         store.close()
+
+
+def test_remote_ipv6_server_is_bracketed() -> None:
+    from port_server.integrations.dokploy import Domain, Published, Service, Snapshot
+    from port_server.integrations.dokploy_map import proxy_routes
+
+    edge = Service("application", "a1", "api", "P", "prod", "done", server_id="s1",
+                   server_name="edge", server_ip="2001:db8::7",
+                   ports=(Published(8200, 80),), domains=(Domain("api.example.com", port=80),))
+    routes, skipped = proxy_routes(Snapshot("v0.30.2", "slim", (edge,)))
+    assert skipped == [] and routes[0].upstream_host == "[2001:db8::7]"
+    assert "proxy_pass http://[2001:db8::7]:8200;" in render(routes)

@@ -114,6 +114,8 @@ def proxy_routes(snapshot: Snapshot) -> tuple[list[ProxyRoute], list[SkippedRout
                     f"{what} of {who} has no published host port")))
                 continue
             upstream = service.server_ip if service.server_id else "127.0.0.1"
+            if ":" in upstream and not upstream.startswith("["):
+                upstream = f"[{upstream}]"  # an IPv6 address in a URL
             if not upstream:
                 skipped.append(SkippedRoute(domain.host, domain.path, (
                     f"server {service.server_name or service.server_id} of {who} has no"
