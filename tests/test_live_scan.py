@@ -273,6 +273,45 @@ def test_portman_scan_entry_point(srv: ServerProc, spawn: Spawn,
     assert row_of(report, port)["listeners"][0]["pid"] == child.pid
 
 
+def test_portctl_run_child_is_the_recorded_holder(srv: ServerProc, tmp_path: Path) -> None:
+    """`portctl run` records its child's pid; the listener is that child's own child."""
+    script = tmp_path / "listener.py"
+    script.write_text(LISTENER)
+    # "; true" keeps sh from exec'ing python: the listener is a grandchild of portctl run.
+    shell = f"{sys.executable} {script} tcp 127.0.0.1 marker-run {{port}}; true"
+    run = subprocess.Popen([str(Path(sys.executable).parent / "portctl"), "run", "--app",
+                            "runapp", "--instance", "t", "--service", "web", "--ephemeral",
+                            "--", "sh", "-c", shell], env=srv.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    listener_pid = None
+    try:
+        row: dict[str, Any] = {}
+        for _ in range(100):  # bounded: the child needs a moment to start and record its pid
+            _, report = scan_json(srv, "-d", "--app", "runapp")
+            row = report["rows"][0] if report["rows"] else {}
+            if row.get("listeners") and row["allocations"][0]["pid"]:
+                break
+            time.sleep(0.1)
+        assert row["state"] == "ok", row
+        (lst,) = row["listeners"]
+        listener_pid = lst["pid"]
+        assert "marker-run" in lst["cmdline"]
+        assert listener_pid != row["allocations"][0]["pid"]  # recorded: sh; listening: python
+        assert row["allocations"][0]["command"].startswith("sh -c")
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.wait(20)
+        if listener_pid is not None and psutil.pid_exists(listener_pid):
+            os.kill(listener_pid, signal.SIGKILL)  # sh died first: python was orphaned
+
+
+def test_portman_scan_command(srv: ServerProc, spawn: Spawn) -> None:
+    child, port = spawn("tcp", "127.0.0.1", "marker-portman-cmd")
+    r = srv.portman("scan", "-d", "--port-range", f"{port}-{port}")
+    assert r.returncode == 0, r.stderr
+    assert str(child.pid) in r.stdout and "unregistered" in r.stdout
+
+
 def test_scan_api_rejects_bad_input(api: Any) -> None:
     for query, field in (("state=ok,broken", "state"), ("port_range=9-1", "port_range"),
                          ("port_range=abc", "port_range"), ("details=maybe", "details"),

@@ -82,6 +82,7 @@ def test_hidden_holder_is_not_called_a_conflict() -> None:
 
 def test_unrecorded_holder_is_ok_whoever_listens() -> None:
     assert live.join([alloc(1, 9000)], [listener(9000, pid=4242)])[0].state == "ok"
+    assert live.join([alloc(1, 9000, pid=0)], [listener(9000, pid=4242)])[0].state == "ok"
 
 
 def test_registry_collisions() -> None:

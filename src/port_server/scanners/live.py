@@ -67,11 +67,11 @@ def same_command(recorded: str, running: str) -> bool:
 
 def holder_matches(alloc: Allocation, lst: Listener) -> bool | None:
     """Does ``lst`` belong to the holder ``alloc`` recorded? None: cannot tell (hidden)."""
-    if alloc.pid is None and not alloc.command:
+    if not alloc.pid and not alloc.command:  # nothing recorded (pid 0 means cleared, too)
         return True
     if lst.pid is None:
         return None
-    if alloc.pid is not None:
+    if alloc.pid:
         for pid, start in lst.lineage:
             if pid == alloc.pid and (alloc.pid_start is None or abs(start - alloc.pid_start) < 1):
                 return True
@@ -108,7 +108,7 @@ def registry_collisions(allocs: Iterable[Allocation]) -> dict[Key, str]:
 
 
 def _recorded(alloc: Allocation) -> str:
-    parts = ([f"pid {alloc.pid}"] if alloc.pid is not None else []) + (
+    parts = ([f"pid {alloc.pid}"] if alloc.pid else []) + (
         [f"command {alloc.command!r}"] if alloc.command else [])
     return " and ".join(parts)
 
@@ -214,7 +214,7 @@ def scan(allocs: Sequence[Allocation], *, states: frozenset[str] | None = None,
     # the listening ports whose allocation recorded a pid or command.
     describe = None if details else {
         (a.port, a.protocol) for a in allocs
-        if (a.pid is not None or a.command) and (a.port, a.protocol) in listening}
+        if (a.pid or a.command) and (a.port, a.protocol) in listening}
     need = {s.inode for s in sockets
             if s.pid is None and (describe is None or (s.port, s.protocol) in describe)}
     owners, denied = socket_owners(need, proc)
