@@ -12,7 +12,9 @@ failure leaves nothing half applied. The password in the URL never reaches a log
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -23,16 +25,10 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from port_server.errors import StoreUnavailable
-from port_server.models import Allocation, AllocationFilter, AllocationRequest
-from port_server.store.base import (
-    ALLOCATION_COLUMNS,
-    COUNT_RELEASES,
-    UPDATABLE_COLUMNS,
-    DuplicateKey,
-    row_to_allocation,
-)
+from port_server.models import Allocation
+from port_server.store.base import DuplicateKey
 from port_server.store.migrations import MIGRATIONS
-from port_server.store.sqlite import where_clause
+from port_server.store.sqlite import SQLiteTx
 from port_server.store.urls import redact_url, secrets_of
 
 log = logging.getLogger("port_server.store")
@@ -50,19 +46,6 @@ CONNECT_TIMEOUT = 5
 RECENTLY_USED = 2.0
 #: Advisory lock keys: one for migrations, one per host (hashed) for allocations.
 MIGRATION_LOCK = 0x706F72747376  # "portsv"
-_SELECT = f"SELECT {', '.join(ALLOCATION_COLUMNS)} FROM allocations"
-
-#: Lowest unregistered port in [s, e]; the same walk of the (host, port) index as SQLite's.
-_NEXT_UNREGISTERED = """
-SELECT CASE
-  WHEN NOT EXISTS (SELECT 1 FROM allocations WHERE host = %(h)s AND port = %(s)s) THEN %(s)s
-  ELSE (SELECT a.port + 1 FROM allocations a
-        WHERE a.host = %(h)s AND a.port >= %(s)s AND a.port < %(e)s
-          AND NOT EXISTS (SELECT 1 FROM allocations b WHERE b.host = %(h)s AND b.port = a.port + 1)
-        ORDER BY a.port LIMIT 1)
-END
-"""
-
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
@@ -82,61 +65,33 @@ class _RedactFilter(logging.Filter):
         return True
 
 
-class PostgresTx:
+@functools.lru_cache(maxsize=256)
+def to_psycopg(sql: str) -> str:
+    """SQLite's SQL in psycopg's parameter style: ``?`` -> ``%s``, ``:name`` -> ``%(name)s``
+    (a literal ``%`` doubled). Our SQLite statements hold no ``?`` or ``:`` of any other kind."""
+    sql = sql.replace("%", "%%").replace("?", "%s")
+    return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", sql)
+
+
+class PostgresTx(SQLiteTx):
+    """SQLiteTx's queries run on PostgreSQL, plus a real per-host lock and an insert that
+    reports a unique-constraint refusal without aborting the transaction."""
+
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.conn = conn
+        self.conn = conn  # type: ignore[assignment]
+        self.pg = conn
         self._locked: set[str] = set()
+
+    def _run(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        return self.pg.execute(to_psycopg(sql), params)
 
     def lock_host(self, host: str) -> None:
         """Serialize this transaction with every other writer for ``host`` (any server)."""
         if host in self._locked:
             return
-        self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                          (f"port-server:host:{host}",))
+        self.pg.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                        (f"port-server:host:{host}",))
         self._locked.add(host)
-
-    def _one(self, sql: str, params: Sequence[Any]) -> Allocation | None:
-        row = self.conn.execute(sql, params).fetchone()
-        return row_to_allocation(row) if row else None
-
-    def get(self, alloc_id: int) -> Allocation | None:
-        return self._one(f"{_SELECT} WHERE id = %s", (alloc_id,))
-
-    def find_key(self, host: str, app: str, instance: str, service: str) -> Allocation | None:
-        return self._one(
-            f"{_SELECT} WHERE host = %s AND app = %s AND instance = %s AND service = %s",
-            (host, app, instance, service))
-
-    def find_port(self, host: str, port: int) -> list[Allocation]:
-        rows = self.conn.execute(f"{_SELECT} WHERE host = %s AND port = %s ORDER BY id",
-                                 (host, port)).fetchall()
-        return [row_to_allocation(r) for r in rows]
-
-    def next_unregistered(self, host: str, start: int, stop: int) -> int | None:
-        if start > stop:
-            return None
-        row = self.conn.execute(_NEXT_UNREGISTERED, {"h": host, "s": start, "e": stop}).fetchone()
-        return int(row[0]) if row and row[0] is not None else None
-
-    def count_in_range(self, host: str, lo: int, hi: int) -> int:
-        row = self.conn.execute(
-            "SELECT COUNT(DISTINCT port) FROM allocations WHERE host = %s AND port BETWEEN %s"
-            " AND %s", (host, lo, hi)).fetchone()
-        return int(row[0]) if row else 0
-
-    def ports_in_range(self, host: str, lo: int, hi: int) -> list[int]:
-        rows = self.conn.execute(
-            "SELECT DISTINCT port FROM allocations WHERE host = %s AND port BETWEEN %s AND %s"
-            " ORDER BY port", (host, lo, hi)).fetchall()
-        return [int(r[0]) for r in rows]
-
-    def select(self, flt: AllocationFilter, limit: int | None = None) -> list[Allocation]:
-        where, params = where_clause(flt)
-        # where_clause writes sqlite's "?" marks; its conditions hold no other "?".
-        sql = f"{_SELECT}{where.replace('?', '%s')} ORDER BY id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [row_to_allocation(r) for r in self.conn.execute(sql, params).fetchall()]
 
     def _insert_row(self, values: dict[str, Any]) -> int:
         cols = ", ".join(values)
@@ -144,7 +99,7 @@ class PostgresTx:
         # ON CONFLICT DO NOTHING rather than catching the violation: a refused insert then
         # leaves the transaction usable for the caller's follow-up lookups (an error would abort
         # it), at no extra round trip.
-        row = self.conn.execute(
+        row = self.pg.execute(
             f"INSERT INTO allocations ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
             " RETURNING id", list(values.values())).fetchone()
         if row is None:
@@ -152,51 +107,12 @@ class PostgresTx:
                                f" {values['app']}/{values['instance']}/{values['service']}")
         return int(row[0])
 
-    def insert(self, host: str, req: AllocationRequest, port: int, now: str) -> Allocation:
-        values: dict[str, Any] = {
-            "app": req.app, "instance": req.instance, "service": req.service, "port": port,
-            "created_at": now, "protocol": req.protocol, "host": host, "type": req.type,
-            "owner": req.owner, "environment": req.environment, "status": req.status,
-            "url": req.url, "note": req.note, "source": req.source, "pid": req.pid,
-            "pid_start": req.pid_start, "command": req.command,
-            "protected": int(req.protected), "expires_at": req.expires_at, "updated_at": now,
-        }
-        alloc_id = self._insert_row(values)
-        return Allocation(id=alloc_id, **{**values, "protected": req.protected})
-
     def insert_allocation(self, alloc: Allocation) -> Allocation:
-        """Insert a full row, id included (import and migration keep ids)."""
-        data = alloc.to_dict()
-        data["protected"] = int(alloc.protected)
-        self._insert_row({c: data[c] for c in ALLOCATION_COLUMNS})
-        self.conn.execute("SELECT setval(pg_get_serial_sequence('allocations', 'id'),"
-                          " GREATEST((SELECT MAX(id) FROM allocations), 1))")
+        super().insert_allocation(alloc)
+        # An explicit id does not move the id sequence: move it past the ids we inserted.
+        self.pg.execute("SELECT setval(pg_get_serial_sequence('allocations', 'id'),"
+                        " GREATEST((SELECT MAX(id) FROM allocations), 1))")
         return alloc
-
-    def update(self, alloc_id: int, changes: dict[str, Any]) -> Allocation:
-        bad = set(changes) - UPDATABLE_COLUMNS
-        if bad:
-            raise ValueError(f"columns not updatable: {sorted(bad)}")
-        if changes:
-            sets = ", ".join(f"{c} = %s" for c in changes)
-            params = [int(v) if isinstance(v, bool) else v for v in changes.values()]
-            self.conn.execute(f"UPDATE allocations SET {sets} WHERE id = %s", [*params, alloc_id])
-        alloc = self.get(alloc_id)
-        assert alloc is not None
-        return alloc
-
-    def delete(self, ids: Sequence[int]) -> int:
-        if not ids:
-            return 0
-        marks = ", ".join("%s" for _ in ids)
-        self.conn.execute(COUNT_RELEASES.format(ids=marks), list(ids))
-        cur = self.conn.execute("DELETE FROM allocations WHERE id = ANY(%s)", (list(ids),))
-        return cur.rowcount
-
-    def release_count(self, host: str) -> int:
-        row = self.conn.execute("SELECT releases FROM host_releases WHERE host = %s",
-                                (host,)).fetchone()
-        return int(row[0]) if row else 0
 
 
 class PostgresStore:

@@ -68,14 +68,21 @@ def where_clause(flt: AllocationFilter) -> tuple[str, list[Any]]:
 
 
 class SQLiteTx:
+    """The queries, in SQLite's SQL. PostgresTx inherits them: it only overrides ``_run`` (which
+    translates the parameter marks), the host lock and the insert."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+
+    def _run(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        """Execute one statement (``?`` or ``:name`` marks); returns a cursor."""
+        return self.conn.execute(sql, params)
 
     def lock_host(self, host: str) -> None:
         """BEGIN IMMEDIATE already serializes every write transaction on the file."""
 
     def _one(self, sql: str, params: Sequence[Any]) -> Allocation | None:
-        row = self.conn.execute(sql, params).fetchone()
+        row = self._run(sql, params).fetchone()
         return row_to_allocation(row) if row else None
 
     def get(self, alloc_id: int) -> Allocation | None:
@@ -87,24 +94,24 @@ class SQLiteTx:
             (host, app, instance, service))
 
     def find_port(self, host: str, port: int) -> list[Allocation]:
-        rows = self.conn.execute(f"{_SELECT} WHERE host = ? AND port = ? ORDER BY id",
+        rows = self._run(f"{_SELECT} WHERE host = ? AND port = ? ORDER BY id",
                                  (host, port)).fetchall()
         return [row_to_allocation(r) for r in rows]
 
     def next_unregistered(self, host: str, start: int, stop: int) -> int | None:
         if start > stop:
             return None
-        row = self.conn.execute(_NEXT_UNREGISTERED, {"h": host, "s": start, "e": stop}).fetchone()
+        row = self._run(_NEXT_UNREGISTERED, {"h": host, "s": start, "e": stop}).fetchone()
         return int(row[0]) if row and row[0] is not None else None
 
     def count_in_range(self, host: str, lo: int, hi: int) -> int:
-        row = self.conn.execute(
+        row = self._run(
             "SELECT COUNT(DISTINCT port) FROM allocations WHERE host = ? AND port BETWEEN ? AND ?",
             (host, lo, hi)).fetchone()
         return int(row[0])
 
     def ports_in_range(self, host: str, lo: int, hi: int) -> list[int]:
-        rows = self.conn.execute(
+        rows = self._run(
             "SELECT DISTINCT port FROM allocations WHERE host = ? AND port BETWEEN ? AND ? "
             "ORDER BY port", (host, lo, hi)).fetchall()
         return [int(r[0]) for r in rows]
@@ -114,7 +121,7 @@ class SQLiteTx:
         sql = f"{_SELECT}{where} ORDER BY id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [row_to_allocation(r) for r in self.conn.execute(sql, params).fetchall()]
+        return [row_to_allocation(r) for r in self._run(sql, params).fetchall()]
 
     def insert(self, host: str, req: AllocationRequest, port: int, now: str) -> Allocation:
         values: dict[str, Any] = {
@@ -125,28 +132,27 @@ class SQLiteTx:
             "pid_start": req.pid_start, "command": req.command,
             "protected": int(req.protected), "expires_at": req.expires_at, "updated_at": now,
         }
+        alloc_id = self._insert_row(values)
+        return Allocation(id=alloc_id, **{**values, "protected": req.protected})
+
+    def _insert_row(self, values: dict[str, Any]) -> int:
+        """Insert one allocations row; its id. A unique constraint's refusal is DuplicateKey."""
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         try:
-            cur = self.conn.execute(f"INSERT INTO allocations ({cols}) VALUES ({marks})",
-                                    list(values.values()))
+            cur = self._run(f"INSERT INTO allocations ({cols}) VALUES ({marks})",
+                            list(values.values()))
         except sqlite3.IntegrityError as exc:
             raise DuplicateKey(str(exc)) from None
         alloc_id = cur.lastrowid
         assert alloc_id is not None
-        return Allocation(id=alloc_id, **{**values, "protected": req.protected})
+        return int(alloc_id)
 
     def insert_allocation(self, alloc: Allocation) -> Allocation:
         """Insert a full row, id included (import and migration keep ids)."""
         data = alloc.to_dict()
         data["protected"] = int(alloc.protected)
-        cols = ", ".join(ALLOCATION_COLUMNS)
-        marks = ", ".join("?" for _ in ALLOCATION_COLUMNS)
-        try:
-            self.conn.execute(f"INSERT INTO allocations ({cols}) VALUES ({marks})",
-                              [data[c] for c in ALLOCATION_COLUMNS])
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateKey(str(exc)) from None
+        self._insert_row({c: data[c] for c in ALLOCATION_COLUMNS})
         return alloc
 
     def update(self, alloc_id: int, changes: dict[str, Any]) -> Allocation:
@@ -156,7 +162,7 @@ class SQLiteTx:
         if changes:
             sets = ", ".join(f"{c} = ?" for c in changes)
             params = [int(v) if isinstance(v, bool) else v for v in changes.values()]
-            self.conn.execute(f"UPDATE allocations SET {sets} WHERE id = ?", [*params, alloc_id])
+            self._run(f"UPDATE allocations SET {sets} WHERE id = ?", [*params, alloc_id])
         alloc = self.get(alloc_id)
         assert alloc is not None
         return alloc
@@ -166,13 +172,13 @@ class SQLiteTx:
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])
             marks = ", ".join("?" for _ in chunk)
-            self.conn.execute(COUNT_RELEASES.format(ids=marks), chunk)
-            total += self.conn.execute(f"DELETE FROM allocations WHERE id IN ({marks})",
+            self._run(COUNT_RELEASES.format(ids=marks), chunk)
+            total += self._run(f"DELETE FROM allocations WHERE id IN ({marks})",
                                        chunk).rowcount
         return total
 
     def release_count(self, host: str) -> int:
-        row = self.conn.execute("SELECT releases FROM host_releases WHERE host = ?",
+        row = self._run("SELECT releases FROM host_releases WHERE host = ?",
                                 (host,)).fetchone()
         return int(row[0]) if row else 0
 
