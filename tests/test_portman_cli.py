@@ -181,7 +181,7 @@ def test_scan_and_sync_dispatch(srv: ServerProc, tmp_path: Path,
     from port_server.cli import portman
 
     monkeypatch.setitem(portman.EXTERNAL_COMMANDS, "scan",
-                        ("portman_missing_feature", "portman_scan", "a missing feature"))
+                        ("portman_missing_feature", "portman_scan", "a missing feature", "help"))
     assert portman.main(["--addr", srv.addr, "scan", "-d"]) == 2
     assert "portman scan is not available yet" in capsys.readouterr().err
 
@@ -191,7 +191,7 @@ def test_scan_and_sync_dispatch(srv: ServerProc, tmp_path: Path,
         "    return 0\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(portman.EXTERNAL_COMMANDS, "sync",
-                        ("portman_fake_sync", "portman_sync", "a fake"))
+                        ("portman_fake_sync", "portman_sync", "a fake", "help"))
     assert portman.main(["--addr", srv.addr, "sync", "--dry-run", "--nginx"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("sync got ['--dry-run', '--nginx'] ")

@@ -29,10 +29,12 @@ if TYPE_CHECKING:
 PORTMAN_APP = "portman"
 PORTMAN_INSTANCE = "default"
 
-#: portman subcommands served by other features: name -> (module, function, where it comes from).
+#: portman subcommands served by other features: name -> (module, function, the feature, help).
 EXTERNAL_COMMANDS = {
-    "scan": ("port_server.cli.scan", "portman_scan", "the live scan feature (`portctl scan`)"),
-    "sync": ("port_server.cli.sync", "portman_sync", "the Dokploy sync feature"),
+    "scan": ("port_server.cli.scan", "portman_scan", "the live scan feature",
+             "scan for conflicts and unregistered ports (-d for details)"),
+    "sync": ("port_server.cli.sync", "portman_sync", "the Dokploy sync feature",
+             "sync with Dokploy (--dry-run to preview, --nginx for an nginx config)"),
 }
 
 
@@ -107,10 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p.set_defaults(func=metadata.cmd_pools)
 
-    for name, (_, _, origin) in EXTERNAL_COMMANDS.items():
+    for name, (_, _, _, help_text) in EXTERNAL_COMMANDS.items():
         # prefix_chars="+": every argument (-d, --dry-run, --help) goes to the feature as is.
-        p = sub.add_parser(name, help=f"{name} (from {origin})", add_help=False,
-                           prefix_chars="+")
+        p = sub.add_parser(name, help=help_text, add_help=False, prefix_chars="+")
         p.add_argument("rest", nargs=argparse.REMAINDER)
         p.set_defaults(func=cmd_external, external=name)
     return parser
@@ -199,7 +200,7 @@ def cmd_update(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_external(args: argparse.Namespace, ctx: Context) -> int:
-    module_name, func_name, origin = EXTERNAL_COMMANDS[args.external]
+    module_name, func_name, origin, _ = EXTERNAL_COMMANDS[args.external]
     func: Any = None
     try:
         func = getattr(importlib.import_module(module_name), func_name, None)
