@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import ServerProc, make_server
 
-CHECKS = ["server", "database", "data dir", "pools", "skill", "PATH"]
+CHECKS = ["server", "database", "data dir", "pools", "skill", "PATH", "mcp"]
 
 
 def _by_name(stdout: str) -> dict[str, dict[str, str]]:
@@ -30,6 +30,7 @@ def test_healthy_setup(server: ServerProc) -> None:
     assert str(server.data_dir) in checks["data dir"]["message"]
     assert checks["PATH"]["status"] == "ok"  # the test env puts the venv's bin first
     assert checks["skill"]["status"] == "warn"  # nothing installed in the temp HOME / cwd
+    assert checks["mcp"]["status"] == "ok"  # the dev venv has the mcp extra
 
 
 def test_skill_check_follows_install(server: ServerProc) -> None:

@@ -26,11 +26,12 @@ class Check(Record):
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
-        "doctor", help="check the set-up: server, version, database, data dir, pools, skill, PATH",
+        "doctor", help="check the set-up: server, version, database, data dir, pools, skill, PATH,"
+                       " MCP SDK",
         description="Check the set-up, one line per check (ok, warn or fail): server reachable"
                     " and the same version as portctl, database healthy, data dir writable,"
                     " kernel ephemeral range vs the pools, agent skill installed, commands on"
-                    " PATH. Exit 1 when any check fails.")
+                    " PATH, MCP SDK installed. Exit 1 when any check fails.")
     p.add_argument("--json", action="store_true", help="print the checks as a JSON array")
     p.set_defaults(func=cmd_doctor)
 
@@ -128,9 +129,19 @@ def check_path() -> Check:
     return Check("PATH", "ok", f"{', '.join(COMMANDS)} found")
 
 
+def check_mcp() -> Check:
+    from importlib.util import find_spec
+
+    if find_spec("mcp") is None:  # finds the package without importing it
+        return Check("mcp", "warn", "the MCP SDK is not installed, so `portctl mcp` cannot run;"
+                                    " pip install 'port-server[mcp]'")
+    return Check("mcp", "ok", "MCP SDK installed; `portctl mcp` is ready")
+
+
 def run_checks(ctx: Context) -> list[Check]:
     checks, info = check_server(ctx)
-    checks += [check_data_dir(info), check_pools(ctx, info), check_skill(), check_path()]
+    checks += [check_data_dir(info), check_pools(ctx, info), check_skill(), check_path(),
+               check_mcp()]
     return checks
 
 
