@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
@@ -106,8 +107,11 @@ def test_check_port(api: Any) -> None:
     r = api.get("/v1/ports/41004")
     assert r.status_code == 200
     assert r.json()["available"] is False and r.json()["holder"]["id"] == alloc["id"]
-    assert api.get("/v1/ports/41005").json() == {
-        "port": 41005, "available": True, "registered": False, "in_use": False, "processes": []}
+    with socket.socket() as s:  # a port nothing holds: bound, released, not yet reused
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    assert api.get(f"/v1/ports/{free}").json() == {
+        "port": free, "available": True, "registered": False, "in_use": False, "processes": []}
     for bad in ("abc", "0", "70000", "-5"):
         assert_error(api.get(f"/v1/ports/{bad}"), 400, "invalid_input")
 
