@@ -142,3 +142,41 @@ def test_optional_tables_are_copied_when_present(
     finally:
         src.close()
         dst.close()
+
+
+def test_audit_log_is_copied_with_the_allocations(tmp_path: Path, pg_cluster: Any) -> None:
+    """The audit log (issue 8's table; made here with its required columns when this build has
+    no audit migration) travels with the registry, ids kept, and is not copied twice."""
+    db = tmp_path / "registry.db"
+    sqlite_registry(db)
+    url = pg_cluster.new_database()
+    src, dst = SQLiteStore(db), PostgresStore(url)
+    try:
+        with src.write() as tx:
+            tx.conn.execute("CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY"
+                            " AUTOINCREMENT, time TEXT NOT NULL, actor TEXT NOT NULL,"
+                            " action TEXT NOT NULL)")
+            tx.conn.executemany("INSERT INTO audit_log (id, time, actor, action) VALUES"
+                                " (?, ?, ?, ?)", [(5, NOW, "ann", "allocate"),
+                                                  (9, NOW, "bob", "release")])
+        with dst.write() as tx:
+            tx.conn.execute("CREATE TABLE IF NOT EXISTS audit_log (id BIGSERIAL PRIMARY KEY,"
+                            " time TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL)")
+    finally:
+        src.close()
+        dst.close()
+    for copied, already in ((2, 0), (0, 2)):  # a second run copies nothing twice
+        r = migrate(tmp_path, "--from", f"sqlite:///{db}", "--to", url, "--json")
+        assert r.returncode == 0, r.stderr
+        tables = {t["table"]: t for t in json.loads(r.stdout)["tables"]}
+        assert tables["audit_log"] == {"table": "audit_log", "source_rows": 2, "copied": copied,
+                                       "already_there": already, "target_rows": 2,
+                                       "verified": True}
+    dst = PostgresStore(url)
+    try:
+        with dst.read() as tx:
+            rows = tx.conn.execute("SELECT id, actor, action FROM audit_log ORDER BY id"
+                                   ).fetchall()
+        assert [tuple(r) for r in rows] == [(5, "ann", "allocate"), (9, "bob", "release")]
+    finally:
+        dst.close()
