@@ -26,11 +26,17 @@ RUN_AS = "postgres"
 
 
 def pg_bin(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    for candidate in sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True):
-        return candidate
+    """A PostgreSQL program, from the same installation as initdb (Debian's /usr/bin/psql is a
+    wrapper that needs its cluster config)."""
+    found = shutil.which("initdb")
+    dirs = [str(Path(os.path.realpath(found)).parent)] if found else []
+    dirs += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    for directory in dirs:
+        candidate = Path(directory) / name
+        if candidate.is_file():
+            return str(candidate)
+    if shutil.which(name):
+        return str(shutil.which(name))
     raise RuntimeError(
         f"{name} not found on PATH or in /usr/lib/postgresql/*/bin; install the postgresql"
         " package (apt-get install postgresql); .ci/run does this when initdb is missing")
