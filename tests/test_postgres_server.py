@@ -66,3 +66,17 @@ def test_unreachable_database_is_503_with_retry_after(tmp_path: Path) -> None:
     finally:
         srv.stop()
     assert PASSWORD not in srv.log_text()
+
+
+def test_store_and_host_id_from_the_config_file(tmp_path: Path, pg_cluster: Any) -> None:
+    url = pg_cluster.new_database()
+    srv = make_server(tmp_path, config=f'store = "{url}"\nhost_id = "from-config"\n').start()
+    try:
+        info = srv.client().info()
+        assert info["store"] == "PostgresStore" and info["host"] == "from-config"
+        r = srv.portctl("allocate", "--app", "a", "--instance", "i", "--service", "s", "--json")
+        assert r.returncode == 0 and json.loads(r.stdout)["host"] == "from-config"
+    finally:
+        srv.stop()
+    assert PASSWORD not in srv.log_text()
+    assert "porttest:***@127.0.0.1" in srv.log_text()  # the store is named, masked
