@@ -4,6 +4,7 @@ pass through, exit codes come back, and --ephemeral frees the port however the c
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -18,9 +19,17 @@ from conftest import BIN, ServerProc, make_server
 from port_server.models import Allocation
 
 
+def private_pool() -> str:
+    """Config TOML: a default pool at a random spot below the kernel's ephemeral range."""
+    base = random.randrange(12000, 31000, 500)
+    return f'[pools]\ndefault = "{base}-{base + 499}"\n'
+
+
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
-    server = make_server(tmp_path_factory.mktemp("run")).start()
+    # Children bind their ports for real, and other test runs on this machine (other
+    # registries) hand out the same low ports: a private pool keeps them from racing us.
+    server = make_server(tmp_path_factory.mktemp("run"), config=private_pool()).start()
     try:
         yield server
     finally:
