@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from port_server.client import RegistryClient
+from port_server.errors import Unauthorized
 from port_server.service import RegistryService
 from port_server.settings import Settings, load_settings
 from port_server.store.sqlite import SQLiteStore
@@ -95,6 +96,8 @@ class ServerProc:
                         c.health()
                     else:
                         c.request("GET", "/healthz")
+                return self
+            except Unauthorized:  # up, and wants a bearer token (--token-file)
                 return self
             except Exception:
                 time.sleep(0.05)
@@ -186,7 +189,9 @@ def api(service: RegistryService, settings: Settings) -> Iterator[Any]:
 
     from port_server.server.app import create_app
 
-    with TestClient(create_app(service, settings), raise_server_exceptions=False) as client:
+    # A loopback base URL: the app refuses other Host names (DNS rebinding guard).
+    with TestClient(create_app(service, settings), base_url="http://127.0.0.1",
+                    raise_server_exceptions=False) as client:
         yield client
 
 

@@ -308,3 +308,47 @@ def test_a_port_released_by_another_server_is_handed_out_again(
     released = server_b.release(AllocationFilter(service="s1"))
     assert [r.port for r in released] == [ports[1]]
     assert server_a.allocate(req("again", type="db")).allocation.port == ports[1]
+
+
+def test_leased_lists_unprotected_leases_of_one_host(store: Store) -> None:
+    ttl = add(store, "ttl", 4300, expires_at="2030-01-01T00:00:00.000000Z")
+    pid = add(store, "pid", 4301, pid=99, pid_start=1.5)
+    add(store, "none", 4302)
+    add(store, "guarded", 4303, expires_at="2030-01-01T00:00:00.000000Z", protected=True)
+    add(store, "elsewhere", 4304, host="h2", pid=5)
+    with store.read() as tx:
+        assert tx.leased("h1") == [ttl, pid]
+
+
+def test_audit_log_round_trip_filter_and_prune(store: Store) -> None:
+    from port_server.models import AuditEntry, AuditFilter
+
+    def entry(i: int, **kw: Any) -> AuditEntry:
+        base: dict[str, Any] = {
+            "id": 0, "time": f"2030-01-0{i}T00:00:00.000000Z", "actor": "ann",
+            "action": "allocate", "actor_uid": 1000, "alloc_id": i, "app": "a",
+            "instance": "i", "service": f"s{i}", "port": 4000 + i, "host": "h1",
+            "before": None, "after": {"port": 4000 + i, "nested": {"x": [1, 2]}}}
+        return AuditEntry(**{**base, **kw})
+
+    with store.write() as tx:
+        for i in range(1, 6):
+            tx.add_audit(entry(i, app="b" if i == 5 else "a",
+                               action="release" if i == 4 else "allocate",
+                               before={"k": "v"} if i == 4 else None, reason="why"))
+    with store.read() as tx:
+        every = tx.select_audit(AuditFilter())
+        assert [e.alloc_id for e in every] == [1, 2, 3, 4, 5]  # oldest first
+        assert every[0] == replace(entry(1, reason="why"), id=every[0].id)
+        assert every[3].before == {"k": "v"} and every[3].after is not None
+        assert [e.alloc_id for e in tx.select_audit(AuditFilter(app="b"))] == [5]
+        assert [e.alloc_id for e in tx.select_audit(AuditFilter(port=4002))] == [2]
+        assert [e.alloc_id for e in tx.select_audit(AuditFilter(action="release"))] == [4]
+        assert [e.alloc_id for e in tx.select_audit(
+            AuditFilter(since="2030-01-03T00:00:00.000000Z"))] == [3, 4, 5]
+        assert [e.alloc_id for e in tx.select_audit(AuditFilter(limit=2))] == [4, 5]
+    with store.write() as tx:
+        assert tx.prune_audit("2030-01-02T00:00:00.000000Z", keep=10) == 1
+        assert tx.prune_audit("2000-01-01T00:00:00.000000Z", keep=2) == 2
+    with store.read() as tx:
+        assert [e.alloc_id for e in tx.select_audit(AuditFilter())] == [4, 5]

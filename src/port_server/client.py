@@ -11,13 +11,15 @@ import json
 import os
 import socket
 
-from port_server.defaults import server_addr_from_env
+from port_server.defaults import default_socket_path, server_addr_from_env
 from port_server.errors import PortServerError, ProtocolError, ServerUnreachable, from_json
 from port_server.models import (
     Allocation,
     AllocationFilter,
     AllocationRequest,
     AllocationResult,
+    AuditEntry,
+    AuditFilter,
     PortStatus,
     ProcessInfo,
     ScanReport,
@@ -71,14 +73,47 @@ if TYPE_CHECKING:
     Ints = list[int]
     Dicts = list[dict[str, Any]]
     Requests = list[AllocationRequest]
+    Reclaimed = list[tuple[Allocation, str]]
+    AuditEntries = list[AuditEntry]
+
+
+def token_from_env(token_file: str | None = None) -> str | None:
+    """PORT_SERVER_TOKEN, else the file named by ``token_file`` or PORT_SERVER_TOKEN_FILE."""
+    if os.environ.get("PORT_SERVER_TOKEN"):
+        return os.environ["PORT_SERVER_TOKEN"]
+    path = token_file or os.environ.get("PORT_SERVER_TOKEN_FILE")
+    if not path:
+        return None
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as fh:
+            return fh.read().strip() or None
+    except OSError as exc:
+        raise ServerUnreachable(f"cannot read token file {path}: {exc.strerror}") from None
+
+
+def implicit_socket() -> str | None:
+    """The server's Unix socket when no address was chosen explicitly and the socket exists:
+    the kernel then tells the server who we are (SO_PEERCRED)."""
+    if os.environ.get("PORT_SERVER_ADDR") or os.environ.get("PORT_REGISTRY_ADDR"):
+        return None
+    path = default_socket_path()
+    try:
+        import stat
+
+        return str(path) if stat.S_ISSOCK(os.stat(path).st_mode) else None
+    except OSError:
+        return None
+
 
 class RegistryClient:
     def __init__(self, addr: str | None = None, timeout: float = 30.0,
-                 token: str | None = None) -> None:
+                 token: str | None = None, token_file: str | None = None) -> None:
+        #: Without an explicit address, try the Unix socket first and fall back on TCP.
+        self.unix_first = implicit_socket() if addr is None else None
         self.addr = addr or server_addr_from_env()
         self.target = parse_addr(self.addr)
         self.timeout = timeout
-        self.token = token if token is not None else os.environ.get("PORT_SERVER_TOKEN")
+        self.token = token if token is not None else token_from_env(token_file)
         self._sock: socket.socket | None = None
         self._buf = b""
 
@@ -97,6 +132,15 @@ class RegistryClient:
         self.close()
 
     def _connect(self) -> socket.socket:
+        if self.unix_first is not None:
+            try:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(self.timeout)
+                sock.connect(self.unix_first)
+                return sock
+            except OSError:  # a stale socket file: the TCP address may still answer
+                sock.close()
+                self.unix_first = None
         try:
             if isinstance(self.target, str):
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -120,7 +164,9 @@ class RegistryClient:
         if query:
             path = f"{path}?{urlencode(query)}"
         payload = json.dumps(body).encode() if body is not None else b""
-        host = "localhost" if isinstance(self.target, str) else self.target[0]
+        host = "localhost" if isinstance(self.target, str) or self.unix_first else (
+            f"[{self.target[0]}]:{self.target[1]}" if ":" in self.target[0]
+            else f"{self.target[0]}:{self.target[1]}")
         head = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Accept: application/json",
                 "User-Agent: portctl"]
         if body is not None:
@@ -235,6 +281,8 @@ class RegistryClient:
                                 if v not in (None, "", False) or k in ("app", "instance",
                                                                         "service")}
         body.pop("pid_start", None)
+        if req.ttl is not None:
+            body["ttl"] = req.ttl
         body.pop("expires_at", None)
         status, data = self.call("POST", "/v1/allocations", body)
         return AllocationResult(Allocation.from_dict(data), created=status == 201)
@@ -264,6 +312,29 @@ class RegistryClient:
         _, data = self.call("PATCH", f"/v1/allocations/{int(alloc_id)}", changes,
                             query={"force": "true"} if force else None)
         return Allocation.from_dict(data)
+
+    def renew(self, alloc_id: int, ttl: float | str) -> Allocation:
+        _, data = self.call("POST", f"/v1/allocations/{int(alloc_id)}/renew", {"ttl": ttl})
+        return Allocation.from_dict(data)
+
+    def gc(self, dry_run: bool = False) -> Reclaimed:
+        """Reclaim ended leases now; returns (allocation, reason) pairs."""
+        _, data = self.call("POST", "/v1/gc", {"dry_run": dry_run})
+        return [(Allocation.from_dict(r["allocation"]), str(r["reason"]))
+                for r in data.get("reclaimed", [])]
+
+    def log(self, flt: AuditFilter | None = None, since: str | None = None) -> AuditEntries:
+        """Audit entries; ``since`` may be an ISO time or a duration ago ("2h")."""
+        flt = flt or AuditFilter()
+        query = {k: str(v) for k, v in (("app", flt.app), ("port", flt.port),
+                                        ("action", flt.action), ("actor", flt.actor),
+                                        ("since", since or flt.since), ("limit", flt.limit))
+                 if v is not None}
+        _, data = self.call("GET", "/v1/log", query=query)
+        return [AuditEntry(**e) for e in data]
+
+    def whoami(self) -> dict[str, Any]:
+        return dict(self.call("GET", "/v1/whoami")[1])
 
     def check_port(self, port: int) -> PortStatus:
         _, data = self.call("GET", f"/v1/ports/{quote(str(port))}")

@@ -8,16 +8,20 @@ turns the class into an exit code in exactly one place (``cli/__init__.py``).
 
     PortServerError                 500  exit 1  internal
     ├── InvalidInput                400  exit 2  invalid_input
-    │   └── PayloadTooLarge         413  exit 2  payload_too_large
+    │   ├── PayloadTooLarge         413  exit 2  payload_too_large
+    │   └── UnsupportedMediaType    415  exit 2  unsupported_media_type
     ├── NotFound                    404  exit 1  not_found
     ├── Conflict                    409  exit 1  conflict
     │   ├── PortAllocated           409  exit 1  port_allocated
     │   ├── PortInUse               409  exit 1  port_in_use
     │   ├── ServiceHoldsPort        409  exit 1  service_holds_port
     │   ├── PoolExhausted           409  exit 1  pool_exhausted
-    │   └── ImportConflict          409  exit 1  import_conflict  (``report``: what and why)
+    │   ├── ImportConflict          409  exit 1  import_conflict  (``report``: what and why)
+    │   └── Protected               409  exit 1  protected
     ├── PermissionDenied            403  exit 1  permission_denied
-    │   └── OtherHost               403  exit 1  other_host
+    │   ├── OtherHost               403  exit 1  other_host
+    │   ├── HostNotAllowed          403  exit 1  host_not_allowed
+    │   └── OriginNotAllowed        403  exit 1  origin_not_allowed
     ├── Unauthorized                401  exit 1  unauthorized
     ├── StoreUnavailable            503  exit 1  store_unavailable
     ├── FeatureUnavailable          501  exit 1  feature_unavailable  (an optional extra is missing)
@@ -84,6 +88,11 @@ class PayloadTooLarge(InvalidInput):
     http_status = 413
 
 
+class UnsupportedMediaType(InvalidInput):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
 class NotFound(PortServerError):
     code = "not_found"
     http_status = 404
@@ -119,6 +128,13 @@ class ImportConflict(Conflict):
     short = "import conflicts with the registry"
 
 
+class Protected(Conflict):
+    """The allocation is protected: release/update need ``force``."""
+
+    code = "protected"
+    short = "allocation is protected"
+
+
 class PermissionDenied(PortServerError):
     code = "permission_denied"
     http_status = 403
@@ -128,6 +144,18 @@ class OtherHost(PermissionDenied):
     """A change to another host's allocation without force: its port cannot be probed here."""
 
     code = "other_host"
+
+
+class HostNotAllowed(PermissionDenied):
+    """The Host header is not a loopback or configured name (DNS rebinding)."""
+
+    code = "host_not_allowed"
+
+
+class OriginNotAllowed(PermissionDenied):
+    """A browser page from another origin tried a mutation (CSRF)."""
+
+    code = "origin_not_allowed"
 
 
 class Unauthorized(PortServerError):

@@ -95,6 +95,8 @@ class AllocationRequest(Record):
     command: str = ""
     protected: bool = False
     expires_at: str | None = None
+    #: A lease length (seconds, or text like "2h"); the service turns it into ``expires_at``.
+    ttl: float | str | None = None
 
 
 class AllocationFilter(Record):
@@ -338,3 +340,83 @@ class ScanReport(Record):
                    details=bool(data.get("details")), hidden=bool(data.get("hidden")),
                    docker=str(data.get("docker", "")),
                    elapsed_ms=float(data.get("elapsed_ms", 0.0)))
+
+
+class Actor(Record):
+    """Who asks for a change: an OS user the kernel vouched for, or a named system job.
+
+    ``uid`` is None when the kernel could not tell (a remote client, an in-process caller).
+    ``admin`` may change anyone's allocations (root, the admin group, a bearer-token holder,
+    the server's own jobs such as the reaper or a sync).
+    """
+
+    name: str
+    uid: int | None = None
+    admin: bool = False
+    via: str = "system"
+
+    @classmethod
+    def system(cls, name: str) -> Actor:
+        return cls(name=name, uid=None, admin=True, via="system")
+
+    def describe(self) -> str:
+        return f"{self.name} (uid {self.uid})" if self.uid is not None else self.name
+
+
+class AuditEntry(Record):
+    """One recorded mutation: who did what to which allocation, with its before/after state."""
+
+    id: int
+    time: str
+    actor: str
+    action: str
+    actor_uid: int | None = None
+    alloc_id: int | None = None
+    app: str = ""
+    instance: str = ""
+    service: str = ""
+    port: int | None = None
+    host: str = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_plain(self)  # type: ignore[no-any-return]
+
+
+class AuditFilter(Record):
+    """Selects audit entries; None matches anything. ``since`` is an ISO time (inclusive)."""
+
+    app: str | None = None
+    port: int | None = None
+    action: str | None = None
+    actor: str | None = None
+    since: str | None = None
+    limit: int = 1000
+
+
+#: Actions the audit log records.
+AUDIT_ACTIONS = ("allocate", "release", "update", "renew", "import", "sync", "reclaim")
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+
+
+def parse_duration(text: str | float | int, field: str = "ttl") -> float:
+    """'90s', '15m', '2h', '7d', '1w' or a plain number of seconds -> seconds (> 0).
+
+    Raises ValueError with a one-line message naming ``field``; callers turn it into their error.
+    """
+    if isinstance(text, bool):
+        raise ValueError(f"{field}: {text!r} is not a duration; use e.g. 90s, 15m, 2h, 7d")
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        match = _DURATION_RE.match(str(text))
+        if not match:
+            raise ValueError(f"{field}: {text!r} is not a duration; use e.g. 90s, 15m, 2h, 7d")
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
+    if not 0 < seconds <= 10 * 365 * 86400:
+        raise ValueError(f"{field}: {text!r} must be more than 0 and at most 10 years")
+    return seconds

@@ -3,26 +3,36 @@
 It validates requests, applies the allocation semantics (idempotent re-allocation, explicit ports,
 auto-assign from pools), and asks the allocator (pure policy), the probe (the OS) and the store
 (records). The HTTP layer and every feature go through it.
+
+Every write transaction is audited (``audit.AuditedStore`` wraps the store), and mutating methods
+take an optional ``actor``: who asks (``models.Actor``, or a name for a system job such as
+"dokploy-sync"). Without one, the request's caller set by the HTTP layer is used, else "local".
+Changing another OS user's allocation needs root or the admin group; protected allocations need
+``force``; leases (``ttl``, ``pid``) end and the reaper (``reap``) reclaims them.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from port_server import allocator
+from port_server import allocator, leases
 from port_server import probe as os_probe
+from port_server.audit import AuditedStore, acting
 from port_server.errors import (
     ImportConflict,
     InvalidInput,
     NotFound,
     OtherHost,
+    PermissionDenied,
     PoolExhausted,
     PortAllocated,
     PortInUse,
+    Protected,
     ServiceHoldsPort,
 )
 from port_server.import_plan import ImportReport, plan_import
@@ -30,15 +40,19 @@ from port_server.models import (
     METADATA_FIELDS,
     NAME_RE,
     PROTOCOLS,
+    Actor,
     Allocation,
     AllocationFilter,
     AllocationRequest,
     AllocationResult,
+    AuditEntry,
+    AuditFilter,
     Pool,
     PoolUsage,
     PortStatus,
     ProcessInfo,
     ScanReport,
+    parse_duration,
 )
 from port_server.settings import Settings
 from port_server.store.base import DuplicateKey, Store, StoreTx
@@ -49,6 +63,8 @@ if TYPE_CHECKING:
 
 # Aliases: the classes below have a method named `list`, which shadows the builtin there.
 Allocations = list[Allocation]
+Reclaimed = list[tuple[Allocation, str]]
+AuditEntries = list[AuditEntry]
 Ints = list[int]
 PoolUsages = list[PoolUsage]
 Requests = list[AllocationRequest]
@@ -111,7 +127,9 @@ class RegistryService:
         probe: Probe | None = None,
         clock: Callable[[], str] = utcnow,
     ) -> None:
-        self.store = store
+        #: Writes through ``self.store`` are audited; ``raw_store`` is the backend itself.
+        self.raw_store = store
+        self.store = AuditedStore(store, lambda: self.clock())
         self.settings = settings
         self.probe: Probe = probe if probe is not None else os_probe  # type: ignore[assignment]
         self.clock = clock
@@ -190,8 +208,12 @@ class RegistryService:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def allocate(self, req: AllocationRequest) -> AllocationResult:
-        req = self._validate(req)
+    def allocate(self, req: AllocationRequest, actor: Actor | str | None = None
+                 ) -> AllocationResult:
+        with acting(actor) as who:
+            return self._allocate(self._with_lease(self._validate(req), who))
+
+    def _allocate(self, req: AllocationRequest) -> AllocationResult:
         with self.store.write() as tx:
             tx.lock_host(self.host)  # other servers for this host wait here; other hosts do not
             existing = tx.find_key(self.host, req.app, req.instance, req.service)
@@ -220,6 +242,26 @@ class RegistryService:
         if req.type:
             self.settings.pool(req.type)  # unknown pool -> InvalidInput
         return req
+
+    def _with_lease(self, req: AllocationRequest, who: Actor) -> AllocationRequest:
+        """Owner from the kernel-vouched caller, protection by environment, ttl and pid leases."""
+        changes: dict[str, Any] = {}
+        if not req.owner and who.uid is not None:
+            changes["owner"] = who.name
+        if req.environment in self.settings.security.protected_environments:
+            changes["protected"] = True
+        if req.ttl is not None:
+            seconds = _duration(req.ttl)
+            changes["expires_at"] = leases.iso_after(self.clock(), seconds)
+        if req.pid is not None:
+            if isinstance(req.pid, bool) or not isinstance(req.pid, int) or req.pid < 1:
+                raise InvalidInput("pid: must be a process id (a positive number)", field="pid")
+            started = leases.process_start(req.pid)
+            if started is None:
+                raise InvalidInput(f"pid: no process {req.pid} is running; give the pid of the"
+                                   " process that uses the port", field="pid")
+            changes["pid_start"] = started
+        return replace(req, **changes) if changes else req
 
     def _allocate_explicit(self, tx: StoreTx, req: AllocationRequest) -> Allocation:
         assert req.port
@@ -298,18 +340,21 @@ class RegistryService:
                 " change it from that host's port-server, or pass --force (its port cannot be"
                 " checked from here)", host=host)
 
-    def release_id(self, alloc_id: int, force: bool = False) -> Allocation:
-        with self.store.write() as tx:
+    def release_id(self, alloc_id: int, force: bool = False,
+                   actor: Actor | str | None = None) -> Allocation:
+        with acting(actor) as who, self.store.write() as tx:
             alloc = tx.get(alloc_id)
             if alloc is None:
                 raise AllocationNotFound(f"allocation {alloc_id} not found; see `portctl list`")
             self._refuse_other_host(alloc.host, f"allocation {alloc_id}", force)
+            self.authorize(alloc, who, "release", force)
             tx.delete([alloc_id])
         if alloc.host == self.host:
             self._forget_hint([alloc.port])
         return alloc
 
-    def release(self, flt: AllocationFilter, force: bool = False) -> Allocations:
+    def release(self, flt: AllocationFilter, force: bool = False,
+                actor: Actor | str | None = None) -> Allocations:
         if replace(flt, host=None).is_empty():
             raise InvalidInput(
                 "filter: give at least one of app, instance, service, port (or release by id);"
@@ -320,13 +365,16 @@ class RegistryService:
             flt = replace(flt, host=self.host)
         what = "every host's allocations" if flt.host == "*" else "the allocations"
         self._refuse_other_host(str(flt.host), what, force)
-        with self.store.write() as tx:
+        with acting(actor) as who, self.store.write() as tx:
             victims = tx.select(flt)
+            for alloc in victims:  # all or nothing: one refusal releases none
+                self.authorize(alloc, who, "release", force)
             tx.delete([a.id for a in victims])
         self._forget_hint([a.port for a in victims if a.host == self.host])
         return victims
 
-    def update(self, alloc_id: int, changes: dict[str, Any], force: bool = False) -> Allocation:
+    def update(self, alloc_id: int, changes: dict[str, Any], force: bool = False,
+               actor: Actor | str | None = None) -> Allocation:
         allowed = set(METADATA_FIELDS) | {"protected", "pid", "command"}
         unknown = set(changes) - allowed
         if unknown:
@@ -347,13 +395,20 @@ class RegistryService:
             changes["pid"] = None
         if changes.get("type") == AUTO:
             changes = {**changes, "type": infer_type(self.get(alloc_id).service, self.type_rules)}
+        if "pid" in changes:  # identify the process by its start time too (pid reuse)
+            changes["pid_start"] = (leases.process_start(changes["pid"])
+                                    if changes["pid"] is not None else None)
         if changes.get("type"):
             self.settings.pool(str(changes["type"]))
-        with self.store.write() as tx:
+        with acting(actor) as who, self.store.write() as tx:
             current = tx.get(alloc_id)
             if current is None:
                 raise AllocationNotFound(f"allocation {alloc_id} not found; see `portctl list`")
             self._refuse_other_host(current.host, f"allocation {alloc_id}", force)
+            # Recording which process uses the port (portctl run) is not a change of the
+            # allocation itself: protection does not stand in its way; ownership does.
+            usage_only = set(changes) <= {"pid", "pid_start", "command"}
+            self.authorize(current, who, "update", force or usage_only)
             return tx.update(alloc_id, {**changes, "updated_at": self.clock()})
 
     def pool_for(self, name: str) -> Pool:
@@ -386,7 +441,7 @@ class RegistryService:
         if dry_run:
             with self.store.read() as tx:
                 return plan_sync(desired, tx.select(AllocationFilter(host=host)), source)
-        with self.store.write() as tx:
+        with acting(f"{source}-sync", action="sync"), self.store.write() as tx:
             plan = plan_sync(desired, tx.select(AllocationFilter(host=host)), source)
             now = self.clock()
             tx.delete([it.alloc_id for it in plan if it.alloc_id is not None and (
@@ -430,7 +485,7 @@ class RegistryService:
         (see ``import_plan``) change nothing unless ``force``, which lets the file win.
         """
         checked = [self._validate_entry(i, e) for i, e in enumerate(entries)]
-        with self.store.write() as tx:
+        with acting(action="import"), self.store.write() as tx:
             plan = plan_import(
                 checked,
                 lambda e: tx.find_key(self.host, e.app, e.instance, e.service),
@@ -493,3 +548,110 @@ class RegistryService:
         if updated != alloc.updated_at:
             alloc = tx.update(alloc.id, {"updated_at": updated})
         return alloc
+    # -- ownership, leases, audit (issue 8) ------------------------------------------------
+
+    def is_admin(self, who: Actor) -> bool:
+        """Root, a member of the configured admin group, or a trusted job/token holder."""
+        if who.admin or who.uid == 0:
+            return True
+        group = self.settings.security.admin_group
+        return bool(group) and who.uid is not None and _in_group(who.uid, group)
+
+    def authorize(self, alloc: Allocation, who: Actor, verb: str, force: bool = False) -> None:
+        """May ``who`` ``verb`` (release/update) ``alloc``? Raise PermissionDenied or Protected.
+
+        An allocation is owned by an OS user when its ``owner`` is a local user name (the
+        default for allocations made by a kernel-identified caller); any other owner is a label.
+        """
+        owner_uid = _user_uid(alloc.owner)
+        if owner_uid is not None and who.uid != owner_uid and not self.is_admin(who):
+            group = self.settings.security.admin_group
+            admins = f"root or a member of group {group}" if group else "root"
+            raise PermissionDenied(
+                f"permission denied: {alloc.port} is owned by {alloc.owner}; only"
+                f" {alloc.owner} or {admins} may {verb} it", owner=alloc.owner, port=alloc.port)
+        if alloc.protected and not force:
+            raise Protected(
+                f"port {alloc.port} (id={alloc.id}) for {alloc.key} is protected; pass --force"
+                f" to {verb} it anyway", holder=alloc.to_dict())
+
+    def renew(self, alloc_id: int, ttl: float | str, actor: Actor | str | None = None
+              ) -> Allocation:
+        """Set the allocation's expiry to now + ``ttl`` (also turns a lease-less one into one)."""
+        seconds = _duration(ttl)
+        with acting(actor, action="renew") as who, self.store.write() as tx:
+            alloc = tx.get(alloc_id)
+            if alloc is None:
+                raise AllocationNotFound(f"allocation {alloc_id} not found; see `portctl list`")
+            self.authorize(alloc, who, "renew", force=True)
+            now = self.clock()
+            return tx.update(alloc_id, {"expires_at": leases.iso_after(now, seconds),
+                                        "updated_at": now})
+
+    def reap(self, dry_run: bool = False) -> Reclaimed:
+        """Release expired and dead-process leases (never protected or lease-less ones).
+
+        Process checks run outside the write lock; each candidate is re-read inside it and
+        released only if it is unchanged, so a renewal racing the reaper wins.
+        """
+        with self.store.read() as tx:
+            candidates = tx.leased(self.host)
+        now = self.clock()
+        ended = [(a, r) for a in candidates if (r := leases.lease_end_reason(a, now))]
+        if dry_run or not ended:
+            return ended
+        reclaimed: Reclaimed = []
+        with acting("reaper", action="reclaim"), self.store.write() as wtx:
+            for alloc, reason in ended:
+                if wtx.get(alloc.id) != alloc:
+                    continue
+                with acting(reason=reason):
+                    wtx.delete([alloc.id])
+                reclaimed.append((alloc, reason))
+        self._forget_hint([a.port for a, _ in reclaimed])
+        return reclaimed
+
+    def prune_audit(self) -> int:
+        """Drop audit entries beyond the configured retention (age and count)."""
+        sec = self.settings.security
+        cutoff = leases.iso_after(self.clock(), -sec.audit_retention_days * 86400)
+        with self.raw_store.write() as tx:
+            return tx.prune_audit(cutoff, sec.audit_max_entries)
+
+    def log(self, flt: AuditFilter | None = None) -> AuditEntries:
+        flt = flt or AuditFilter()
+        if not 1 <= flt.limit <= 100_000:
+            raise InvalidInput("limit: use a number from 1 to 100000", field="limit")
+        with self.store.read() as tx:
+            return tx.select_audit(flt)
+
+
+def _duration(value: float | str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="ttl") from None
+
+
+def _user_uid(name: str) -> int | None:
+    """The uid of local user ``name``, or None when ``name`` is not a user (a label)."""
+    import pwd
+
+    if not name or not NAME_RE.match(name):
+        return None
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return None
+
+
+def _in_group(uid: int, group: str) -> bool:
+    import grp
+    import pwd
+
+    try:
+        gid = grp.getgrnam(group).gr_gid
+        user = pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return gid in os.getgrouplist(user.pw_name, user.pw_gid)

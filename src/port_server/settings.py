@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from port_server import defaults
 from port_server.defaults import (  # noqa: F401  (re-exported: settings is where people look)
     DEFAULT_ADDR,
     DEFAULT_HOST,
@@ -91,6 +92,73 @@ def parse_range(text: str, what: str) -> tuple[int, int]:
     return lo, hi
 
 
+def default_socket_path(env: dict[str, str] | None = None) -> Path:
+    """The Unix socket the server also listens on and the CLI prefers (see ``defaults``)."""
+    return Path(defaults.default_socket_path(env))
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """Issue 8: ownership, protection, leases, audit, network hardening (config ``[security]``)."""
+
+    #: Members of this OS group (and root) may change anyone's allocations.
+    admin_group: str = ""
+    #: Allocations in these environments are protected when created.
+    protected_environments: tuple[str, ...] = ("production",)
+    #: The Unix socket; None: do not listen on one.
+    unix_socket: Path | None = None
+    socket_mode: int = 0o660
+    socket_group: str = ""
+    #: With a token file every TCP request needs ``Authorization: Bearer <token>``.
+    token_file: Path | None = None
+    #: Host header names accepted besides loopback names and addresses (DNS rebinding guard).
+    allowed_hosts: tuple[str, ...] = ()
+    #: Seconds between reaper passes (expired and dead-process leases).
+    reap_interval: float = 15.0
+    audit_retention_days: float = 90.0
+    audit_max_entries: int = 100_000
+    #: Seconds a client may take to send one whole request (slowloris guard).
+    request_timeout: float = 10.0
+    #: Seconds an idle kept-alive connection stays open.
+    keep_alive_timeout: int = 5
+    #: Open connections at most (more get 503 at once).
+    max_connections: int = 1024
+
+
+def security_from_config(table: Any, env: dict[str, str]) -> SecuritySettings:
+    """Parse the ``[security]`` config table; unknown keys are refused with the key's name."""
+    table = dict(table or {})
+    defaults = SecuritySettings()
+    known = {f for f in SecuritySettings.__dataclass_fields__}
+    for key in table:
+        if key not in known:
+            raise InvalidInput(f"config security.{key}: unknown key; known:"
+                               f" {', '.join(sorted(known))}", field=f"security.{key}")
+    try:
+        socket_value = table.get("unix_socket", str(default_socket_path(env)))
+        mode = table.get("socket_mode", defaults.socket_mode)
+        return SecuritySettings(
+            admin_group=str(table.get("admin_group", "")),
+            protected_environments=tuple(str(e) for e in table.get(
+                "protected_environments", defaults.protected_environments)),
+            unix_socket=Path(socket_value).expanduser() if socket_value else None,
+            socket_mode=int(mode, 8) if isinstance(mode, str) else int(mode),
+            socket_group=str(table.get("socket_group", "")),
+            token_file=Path(str(table["token_file"])).expanduser() if table.get("token_file")
+            else None,
+            allowed_hosts=tuple(str(h).lower() for h in table.get("allowed_hosts", ())),
+            reap_interval=float(table.get("reap_interval", defaults.reap_interval)),
+            audit_retention_days=float(table.get("audit_retention_days",
+                                                 defaults.audit_retention_days)),
+            audit_max_entries=int(table.get("audit_max_entries", defaults.audit_max_entries)),
+            request_timeout=float(table.get("request_timeout", defaults.request_timeout)),
+            keep_alive_timeout=int(table.get("keep_alive_timeout", defaults.keep_alive_timeout)),
+            max_connections=int(table.get("max_connections", defaults.max_connections)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"config [security]: {exc}", field="security") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -108,6 +176,8 @@ class Settings:
     avoid_ephemeral: bool = True
     #: Extra config-file tables that features own (type inference, protection, dokploy...).
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Ownership, leases, audit and network hardening (issue 8).
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
     @property
     def db_path(self) -> Path:
@@ -188,6 +258,7 @@ def load_settings(
         log_level=str(config.get("log_level", "info")),
         extra={k: v for k, v in config.items()
                if k not in ("listen", "store", "host_id", "pools", "skip_ports", "log_level",
-                            "data_dir")},
+                            "data_dir", "security")},
+        security=security_from_config(config.get("security"), env),
     )
     return settings.with_overrides(**overrides)

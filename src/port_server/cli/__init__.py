@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 #: Command modules, in the order their commands appear in --help. Each has ``register(sub)``.
 COMMAND_MODULES = ("allocations", "metadata", "transfer", "run", "daemon_ctl", "sync", "scan",
-                   "project", "doctor", "skill", "completion", "mcp_cmd")
+                   "project", "doctor", "skill", "completion", "mcp_cmd", "security")
 
 #: Which module registers each command, so that running one imports only its module (start-up
 #: time: a module's imports are paid by every command). A command missing here still works:
@@ -40,9 +40,10 @@ COMMAND_INDEX = {
     "compose-ports": "project", "up": "project",
     "run": "run", "doctor": "doctor", "skill": "skill", "completion": "completion",
     "__complete": "completion", "mcp": "mcp_cmd",
+    "renew": "security", "gc": "security", "log": "security", "whoami": "security",
 }
 
-_GLOBAL_OPTIONS_WITH_VALUE = ("--addr",)
+_GLOBAL_OPTIONS_WITH_VALUE = ("--addr", "--token-file")
 
 
 def command_in(argv: Sequence[str]) -> str | None:
@@ -61,8 +62,9 @@ def command_in(argv: Sequence[str]) -> str | None:
 class Context:
     """What every command gets: the server address and a lazily made client."""
 
-    def __init__(self, addr: str | None) -> None:
+    def __init__(self, addr: str | None, token_file: str | None = None) -> None:
         self.addr = addr
+        self.token_file = token_file
         self._client: RegistryClient | None = None
 
     @property
@@ -70,7 +72,7 @@ class Context:
         if self._client is None:
             from port_server.client import RegistryClient
 
-            self._client = RegistryClient(self.addr)
+            self._client = RegistryClient(self.addr, token_file=self.token_file)
         return self._client
 
     def close(self) -> None:
@@ -96,6 +98,8 @@ def build_parser(prog: str = "portctl",
     )
     parser.add_argument("--addr", help="server address HOST:PORT (default $PORT_SERVER_ADDR or "
                                        "127.0.0.1:51234)")
+    parser.add_argument("--token-file", help="file holding the server's bearer token (default"
+                                             " $PORT_SERVER_TOKEN, $PORT_SERVER_TOKEN_FILE)")
     parser.add_argument("--version", action="version", version=f"portctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     command = command_in(argv) if argv is not None else None
@@ -114,7 +118,7 @@ def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> i
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    ctx = Context(args.addr)
+    ctx = Context(args.addr, getattr(args, "token_file", None))
     try:
         code: int | None = args.func(args, ctx)
         return code or 0

@@ -54,6 +54,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--force", action="store_true",
                    help="register --port even if a running process already has it bound")
     metadata.add_metadata_args(p)
+    from port_server.cli.security import add_lease_args
+
+    add_lease_args(p)
     p.add_argument("--json", action="store_true", help="print the allocation as JSON")
     p.set_defaults(func=cmd_allocate)
 
@@ -115,9 +118,12 @@ def identity_of(args: argparse.Namespace) -> tuple[str, str, str]:
 
 
 def cmd_allocate(args: argparse.Namespace, ctx: Context) -> int:
+    from port_server.cli.security import lease_fields
+
     app, instance, service = identity_of(args)
     req = AllocationRequest(app=app, instance=instance, service=service, port=args.port,
-                            force=args.force, **metadata.metadata_from_args(args))
+                            force=args.force, **metadata.metadata_from_args(args),
+                            **lease_fields(args))
     print_result(ctx.client.allocate(req), args.json)
     return EXIT_OK
 

@@ -31,8 +31,8 @@ def add_mutation_args(p: argparse.ArgumentParser) -> None:
                    help="act on this host's allocations (default: the server's own host;"
                         " another host needs --force)")
     p.add_argument("--force", action="store_true",
-                   help="allow changing another host's allocation (its port cannot be probed"
-                        " from here)")
+                   help="allow changing a protected allocation, or another host's allocation"
+                        " (its port cannot be probed from here)")
 
 
 def host_filter(args: argparse.Namespace) -> str | None:

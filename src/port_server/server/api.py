@@ -24,7 +24,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorOut, "description": "invalid input; the message names the field"},
     404: {"model": schemas.ErrorOut, "description": "not found"},
     409: {"model": schemas.ErrorOut, "description": "conflict; `holder` names the holder"},
+    401: {"model": schemas.ErrorOut, "description": "bearer token missing or wrong"},
+    403: {"model": schemas.ErrorOut,
+          "description": "another user's allocation, a foreign Host or a cross-site Origin"},
     413: {"model": schemas.ErrorOut, "description": "body larger than 64 KiB"},
+    415: {"model": schemas.ErrorOut, "description": "a body that is not application/json"},
     503: {"model": schemas.ErrorOut, "description": "database unavailable"},
 }
 
@@ -55,7 +59,8 @@ def allocate(request: Request, body: schemas.AllocateBody) -> JSONResponse:
         app=body.app, instance=body.instance, service=body.service, port=body.port or None,
         protocol=body.protocol, force=body.force, type=body.type, owner=body.owner,
         environment=body.environment, status=body.status, url=body.url, note=body.note,
-        source=body.source, pid=body.pid, command=body.command, protected=body.protected)
+        source=body.source, pid=body.pid, command=body.command, protected=body.protected,
+        ttl=body.ttl)
     result = service_of(request).allocate(req)
     data = result.allocation.to_dict()
     data["created"] = result.created
@@ -120,6 +125,7 @@ def release_by_filter(request: Request,
 def update_allocation(request: Request, alloc_id: Annotated[int, Path(ge=1, le=2**62)],
                       body: schemas.UpdateBody, force: Force = False) -> JSONResponse:
     changes = body.model_dump(exclude_none=True)
+    force = bool(changes.pop("force", False)) or force  # in the body or the query
     if not changes:
         raise InvalidInput("body: nothing to update; give at least one field", field="body")
     return JSONResponse(service_of(request).update(alloc_id, changes, force=force).to_dict())
@@ -156,7 +162,7 @@ def info(request: Request) -> JSONResponse:
         "pid": os.getpid(),
         "host": svc.host,
         "data_dir": str(request.app.state.settings.data_dir),
-        "store": svc.store.__class__.__name__,
+        "store": svc.raw_store.__class__.__name__,
         "migrations": svc.store.applied_migrations(),
         "ephemeral_range": list(svc.policy.ephemeral) if svc.policy.ephemeral else None,
         "skip_ports": sorted(svc.policy.skip_ports),

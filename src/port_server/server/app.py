@@ -92,6 +92,20 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
+def add_hardening(app: FastAPI, settings: Settings) -> None:
+    """Issue 8's guards (Host, Origin, Content-Type, bearer token) and the caller identity."""
+    from port_server.server.api_security import router as security_router
+    from port_server.server.hardening import Hardening, read_token
+
+    sec = settings.security
+    app.include_router(security_router)
+    extra_hosts = [*sec.allowed_hosts]
+    if settings.host not in ("", "0.0.0.0", "::"):
+        extra_hosts.append(settings.host.lower())
+    token = read_token(sec.token_file) if sec.token_file else None
+    app.add_middleware(Hardening, allowed_hosts=extra_hosts, token=token)
+
+
 def create_app(service: RegistryService, settings: Settings) -> FastAPI:
     from port_server.server import api, api_portman, api_scan, api_sync, dashboard, metrics
 
@@ -137,6 +151,7 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
     app.include_router(api_portman.router)
     app.add_middleware(BodyLimit, path_limits={"/v1/sync/": api_sync.SYNC_BODY_LIMIT,
                                                "/v1/import": api_portman.MAX_IMPORT_BYTES})
+    add_hardening(app, settings)
     # Last, so it is the outermost middleware and counts every answer, refusals included.
     metrics.install(app, service)
     return app

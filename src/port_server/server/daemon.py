@@ -16,8 +16,9 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from port_server import __version__
 from port_server.errors import AlreadyRunning, PortServerError
@@ -51,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_server_flags(p: argparse.ArgumentParser) -> None:
     """The flags that configure a server; install-service passes them on to its ExecStart."""
-    p.add_argument("--host", help="address to listen on (default 127.0.0.1; loopback only)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1; a non-loopback"
+                                  " address needs --token-file)")
     p.add_argument("--port", type=int, help="TCP port to listen on (default 51234)")
     p.add_argument("--db", help="SQLite database file (default DATA_DIR/registry.db)")
     p.add_argument("--store", help="store URL: sqlite:///path or postgresql://...")
@@ -63,19 +65,32 @@ def add_server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host-id", help="name of this host in the registry (default hostname)")
     p.add_argument("--bind-retry", type=float, default=BIND_RETRY_SECONDS, metavar="SECONDS",
                    help="keep retrying a busy listen address this long (default %(default)s)")
+    p.add_argument("--token-file",
+                   help="require 'Authorization: Bearer <token>' on TCP; the file is created"
+                        " (mode 0600) with a random token if missing")
+    p.add_argument("--unix-socket", metavar="PATH",
+                   help="also listen on this Unix socket (default $XDG_RUNTIME_DIR/"
+                        "port-server.sock or DATA_DIR/port-server.sock; 'none' to disable)")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     store = args.store or (f"sqlite:///{Path(args.db).expanduser().resolve()}" if args.db else None)
-    return load_settings(
+    settings = load_settings(
         config_path=Path(args.config).expanduser() if args.config else None,
         host=args.host, port=args.port, store_url=store,
         pidfile=Path(args.pidfile).expanduser() if args.pidfile else None,
         log_level=args.log_level, host_id=args.host_id,
     )
+    security = settings.security
+    if args.token_file:
+        security = replace(security, token_file=Path(args.token_file).expanduser().resolve())
+    if args.unix_socket:
+        security = replace(security, unix_socket=None if args.unix_socket == "none"
+                           else Path(args.unix_socket).expanduser())
+    return replace(settings, security=security)
 
 
-def check_listen_address(host: str) -> None:
+def check_listen_address(host: str, token_file: Path | None = None) -> None:
     """Loopback unless the user asks otherwise, and then only with authentication (issue 8)."""
     import ipaddress
 
@@ -83,10 +98,10 @@ def check_listen_address(host: str) -> None:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
-    if not loopback:
+    if not loopback and token_file is None:
         raise PortServerError(
             f"--host {host}: refusing to listen on a non-loopback address without"
-            " authentication; use 127.0.0.1 or ::1")
+            " authentication; use 127.0.0.1 or ::1, or add --token-file PATH")
 
 
 def take_lock(settings: Settings) -> IO[str]:
@@ -148,39 +163,181 @@ def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
     import uvicorn
 
     from port_server.server.app import create_app
+    from port_server.server.hardening import ensure_token_file
+    from port_server.server.reaper import Reaper
     from port_server.service import RegistryService
     from port_server.store import open_store
     from port_server.store.urls import redact_url
 
-    check_listen_address(settings.host)
+    sec = settings.security
+    check_listen_address(settings.host, sec.token_file)
+    if sec.token_file is not None:
+        ensure_token_file(sec.token_file)
     lock = take_lock(settings)
     sock = bind_socket(settings.host, settings.port, bind_retry)
+    unix = bind_unix_socket(sec.unix_socket, sec.socket_mode, sec.socket_group)
     store = open_store(settings.effective_store_url)
     pidfile = settings.effective_pidfile
+    reaper: Reaper | None = None
     try:
         service = RegistryService(store, settings)
         app = create_app(service, settings)
         pidfile.write_text(f"{os.getpid()}\n{settings.host}:{settings.port}\n")
         config = uvicorn.Config(
             app, log_level=settings.log_level, access_log=settings.log_level == "debug",
-            timeout_keep_alive=30, limit_concurrency=2048, backlog=LISTEN_BACKLOG,
-            h11_max_incomplete_event_size=64 * 1024, server_header=False,
+            timeout_keep_alive=sec.keep_alive_timeout, limit_concurrency=sec.max_connections,
+            backlog=LISTEN_BACKLOG, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+            server_header=False, http=hardened_protocol(sec.request_timeout),
         )
         server = uvicorn.Server(config)
         # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the
         # handler that was installed before it; make that one a clean exit with status 0.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, _exit_cleanly)
-        log.info("port-server %s listening on %s:%s, store %s", __version__, settings.host,
-                 settings.port, redact_url(settings.effective_store_url))
-        server.run(sockets=[sock])
+        reaper = Reaper(service, sec.reap_interval)
+        reaper.start()
+        log.info("port-server %s listening on %s:%s%s, store %s", __version__, settings.host,
+                 settings.port, f" and unix:{sec.unix_socket}" if unix else "",
+                 redact_url(settings.effective_store_url))
+        server.run(sockets=[sock, unix] if unix else [sock])
     finally:
+        if reaper is not None:
+            reaper.stop()
         if read_pid(pidfile) == os.getpid():
             pidfile.unlink(missing_ok=True)
         store.close()
         sock.close()
+        if unix is not None:
+            unix.close()
+            if sec.unix_socket is not None:
+                sec.unix_socket.unlink(missing_ok=True)
         lock.close()
     return 0
+
+
+def bind_unix_socket(path: Path | None, mode: int, group: str) -> socket.socket | None:
+    """Listen on ``path`` (mode ``mode``, group ``group``); None when disabled or when another
+    live server owns it (then this one is reachable over TCP only, and says so)."""
+    if path is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.exists() or path.is_symlink():
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+            log.warning("unix socket %s is in use by another server; listening on TCP only",
+                        path)
+            return None
+        except OSError:
+            path.unlink()  # stale: its server died without cleaning up
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)  # never world-connectable, not even for a moment
+    try:
+        sock.bind(str(path))
+    except OSError as exc:
+        sock.close()
+        raise PortServerError(f"cannot listen on unix socket {path}: {exc.strerror}") from None
+    finally:
+        os.umask(old_umask)
+    if group:
+        import grp
+
+        try:
+            os.chown(path, -1, grp.getgrnam(group).gr_gid)
+        except (KeyError, OSError) as exc:
+            sock.close()
+            raise PortServerError(f"socket_group {group!r}: {exc}") from None
+    os.chmod(path, mode)
+    sock.listen(LISTEN_BACKLOG)
+    sock.set_inheritable(True)
+    return sock
+
+
+#: Request line + headers may take at most this many bytes.
+MAX_HEAD_BYTES = 64 * 1024
+
+
+def hardened_protocol(request_timeout: float) -> type:
+    """uvicorn's HTTP protocol plus (a) the peer's kernel identity in the ASGI scope and (b) a
+    deadline for receiving each request and a cap on its head, so slow or oversized clients
+    are cut off instead of holding a connection slot forever (slowloris)."""
+    import asyncio
+
+    from port_server.server.peer import PEER_EXTENSION, Peer, unix_peer
+
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
+    except ImportError:  # without httptools: h11 (which caps the head itself), no deadline
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        return H11Protocol  # type: ignore[no-any-return]
+
+    class HardenedProtocol(Base):  # type: ignore[misc, valid-type]
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            sock = transport.get_extra_info("socket")
+            peer = unix_peer(sock) if sock is not None and sock.family == socket.AF_UNIX \
+                else Peer("tcp")
+            inner = self.app
+
+            async def app_with_peer(scope: Any, receive: Any, send: Any) -> None:
+                scope.setdefault("extensions", {})[PEER_EXTENSION] = peer
+                await inner(scope, receive, send)
+
+            self.app = app_with_peer
+            self._head_bytes = 0
+            self._in_body = False
+            self._deadline: asyncio.TimerHandle | None = None
+            self._arm()
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(request_timeout, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            if not self.transport.is_closing():
+                self.logger.info("closing a connection that took over %.0fs to send a request",
+                                 request_timeout)
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            if not self._in_body:
+                self._head_bytes += len(data)
+                if self._head_bytes > MAX_HEAD_BYTES + 65536:
+                    self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                         b"content-length: 0\r\nconnection: close\r\n\r\n")
+                    self.transport.close()
+                    return
+            super().data_received(data)
+
+        def on_headers_complete(self) -> None:
+            self._in_body = True
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._disarm()
+            super().on_message_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._head_bytes = 0
+            self._in_body = False
+            if not self.transport.is_closing():
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HardenedProtocol
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

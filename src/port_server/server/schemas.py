@@ -35,7 +35,11 @@ class AllocateBody(_Body):
     source: str = Field(default="manual", max_length=32)
     pid: int | None = Field(default=None, ge=1, le=2**31)
     command: str = Field(default="", max_length=2048)
-    protected: bool = False
+    protected: bool = Field(default=False,
+                            description="release/update refuse without force; never reclaimed")
+    ttl: float | str | None = Field(
+        default=None, description="lease: seconds or a duration like 90s, 15m, 2h, 7d; the"
+                                  " allocation is released when it expires")
 
 
 class ReleaseBody(_Body):
@@ -45,7 +49,8 @@ class ReleaseBody(_Body):
     port: int | None = Field(default=None, ge=0, le=65535)
     host: str | None = Field(default=None, max_length=255,
                              description="another host's allocations (needs force); '*' = all")
-    force: bool = Field(default=False, description="allow releasing another host's allocations")
+    force: bool = Field(default=False, description="release protected allocations, or another"
+                                                   " host's allocations")
 
 
 class UpdateBody(_Body):
@@ -60,6 +65,7 @@ class UpdateBody(_Body):
                             description="process using the port; 0 clears it (portctl run)")
     command: str | None = Field(default=None, max_length=2048,
                                 description="command line using the port (portctl run)")
+    force: bool | None = Field(default=None, description="update a protected allocation")
 
 
 class AllocationOut(BaseModel):

@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from port_server.models import Allocation, AllocationFilter, AllocationRequest
+from port_server.models import (
+    Allocation,
+    AllocationFilter,
+    AllocationRequest,
+    AuditEntry,
+    AuditFilter,
+)
 
 #: Columns in the order of ``Allocation``'s fields.
 ALLOCATION_COLUMNS = (
@@ -38,6 +44,33 @@ def row_to_allocation(row: Sequence[Any]) -> Allocation:
     values = dict(zip(ALLOCATION_COLUMNS, row, strict=True))
     values["protected"] = bool(values["protected"])
     return Allocation(**values)
+
+
+#: Columns of ``audit_log`` in the order of ``AuditEntry``'s fields; before/after are JSON text.
+AUDIT_COLUMNS = (
+    "id", "time", "actor", "action", "actor_uid", "alloc_id", "app", "instance", "service", "port",
+    "host", "before", "after", "reason",
+)
+
+
+def audit_values(entry: AuditEntry) -> dict[str, Any]:
+    """An entry as column values (no ``id``): before/after serialised to JSON text."""
+    import json
+
+    data = entry.to_dict()
+    data.pop("id")
+    for name in ("before", "after"):
+        data[name] = None if data[name] is None else json.dumps(data[name], sort_keys=True)
+    return data
+
+
+def row_to_audit(row: Sequence[Any]) -> AuditEntry:
+    import json
+
+    values = dict(zip(AUDIT_COLUMNS, row, strict=True))
+    for name in ("before", "after"):
+        values[name] = json.loads(values[name]) if values[name] else None
+    return AuditEntry(**values)
 
 
 class StoreTx(Protocol):
@@ -75,6 +108,26 @@ class StoreTx(Protocol):
 
     def release_count(self, host: str) -> int:
         """How many allocations of ``host`` have ever been released, by any writer."""
+        ...
+
+    def leased(self, host: str) -> list[Allocation]:
+        """Allocations on ``host`` with a lease (``expires_at`` or ``pid`` set) that are not
+        ``protected``, ordered by id: the reaper's candidates. Added by issue 8."""
+        ...
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Append ``entry`` to ``audit_log`` (its ``id`` is ignored; the table assigns one).
+        Use ``audit_values(entry)`` for the column values. Added by issue 8."""
+        ...
+
+    def select_audit(self, flt: AuditFilter) -> list[AuditEntry]:
+        """Entries matching ``flt`` (app, port, action, actor equal; time >= since), the newest
+        ``flt.limit`` of them, returned oldest first. Build with ``row_to_audit``. Issue 8."""
+        ...
+
+    def prune_audit(self, before: str, keep: int) -> int:
+        """Delete entries older than ``before`` (ISO time) and all but the newest ``keep``;
+        return how many were deleted. Added by issue 8."""
         ...
 
 

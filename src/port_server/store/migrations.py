@@ -67,3 +67,38 @@ CREATE TABLE host_releases (
 
 MIGRATIONS.append(Migration(name="0003_host_releases", sqlite=_HOST_RELEASES,
                             postgres=_HOST_RELEASES))
+
+_AUDIT_COLUMNS = """
+    time        TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    actor_uid   INTEGER,
+    action      TEXT NOT NULL,
+    alloc_id    BIGINT,
+    app         TEXT NOT NULL DEFAULT '',
+    instance    TEXT NOT NULL DEFAULT '',
+    service     TEXT NOT NULL DEFAULT '',
+    port        INTEGER,
+    host        TEXT NOT NULL DEFAULT '',
+    before      TEXT,
+    after       TEXT,
+    reason      TEXT NOT NULL DEFAULT ''
+"""
+
+_AUDIT_INDEXES = """
+CREATE INDEX audit_log_time ON audit_log (time);
+CREATE INDEX audit_log_app ON audit_log (app, time);
+CREATE INDEX audit_log_port ON audit_log (port, time);
+CREATE INDEX allocations_lease ON allocations (host, expires_at, pid);
+"""
+
+MIGRATIONS.append(Migration(
+    name="0004_audit_log",
+    sqlite=f"""
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,{_AUDIT_COLUMNS});
+{_AUDIT_INDEXES}""",
+    postgres=f"""
+CREATE TABLE audit_log (
+    id BIGSERIAL PRIMARY KEY,{_AUDIT_COLUMNS});
+{_AUDIT_INDEXES}""",
+))

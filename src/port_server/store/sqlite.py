@@ -16,13 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from port_server.errors import StoreUnavailable
-from port_server.models import Allocation, AllocationFilter, AllocationRequest
+from port_server.models import (
+    Allocation,
+    AllocationFilter,
+    AllocationRequest,
+    AuditEntry,
+    AuditFilter,
+)
 from port_server.store.base import (
     ALLOCATION_COLUMNS,
+    AUDIT_COLUMNS,
     COUNT_RELEASES,
     UPDATABLE_COLUMNS,
     DuplicateKey,
+    audit_values,
     row_to_allocation,
+    row_to_audit,
 )
 from port_server.store.migrations import MIGRATIONS
 
@@ -181,6 +190,42 @@ class SQLiteTx:
         row = self._run("SELECT releases FROM host_releases WHERE host = ?",
                                 (host,)).fetchone()
         return int(row[0]) if row else 0
+
+    def leased(self, host: str) -> list[Allocation]:
+        rows = self._run(
+            f"{_SELECT} WHERE host = ? AND protected = 0"
+            " AND (expires_at IS NOT NULL OR pid IS NOT NULL) ORDER BY id", (host,)).fetchall()
+        return [row_to_allocation(r) for r in rows]
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        values = audit_values(entry)
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        self._run(f"INSERT INTO audit_log ({cols}) VALUES ({marks})", list(values.values()))
+
+    def select_audit(self, flt: AuditFilter) -> list[AuditEntry]:
+        conds: list[str] = []
+        params: list[Any] = []
+        for name, value in (("app", flt.app), ("port", flt.port), ("action", flt.action),
+                            ("actor", flt.actor)):
+            if value is not None:
+                conds.append(f"{name} = ?")
+                params.append(value)
+        if flt.since is not None:
+            conds.append("time >= ?")
+            params.append(flt.since)
+        where = (" WHERE " + " AND ".join(conds)) if conds else ""
+        rows = self._run(
+            f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_log{where} ORDER BY id DESC"
+            f" LIMIT {int(flt.limit)}", params).fetchall()
+        return [row_to_audit(r) for r in reversed(rows)]
+
+    def prune_audit(self, before: str, keep: int) -> int:
+        total = self._run("DELETE FROM audit_log WHERE time < ?", (before,)).rowcount
+        total += self._run(
+            "DELETE FROM audit_log WHERE id <= (SELECT MAX(id) FROM audit_log) - ?",
+            (int(keep),)).rowcount
+        return total
 
 
 class SQLiteStore:

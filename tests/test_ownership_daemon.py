@@ -1,0 +1,253 @@
+"""Issue 8 against a real port-server: kernel identity (loopback TCP and the Unix socket), two OS
+users releasing each other's ports, leases reclaimed by the reaper, the audit log via portctl.
+
+The two-user tests create throwaway OS users and run the real portctl as them; they need root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import ServerProc, make_server
+from port_server.client import RegistryClient
+
+IS_ROOT = os.geteuid() == 0
+if not IS_ROOT:
+    print("test_ownership_daemon: the two-OS-user tests need root (useradd); they are skipped")
+
+
+def wait_for(predicate: object, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="module")
+def two_users() -> Iterator[list[pwd.struct_passwd]]:
+    if not IS_ROOT:
+        pytest.skip("creating throwaway OS users needs root (useradd)")
+    tag = secrets.token_hex(3)
+    names = [f"pst{tag}a", f"pst{tag}b"]
+    for name in names:
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                       check=True, capture_output=True)
+    try:
+        yield [pwd.getpwnam(n) for n in names]
+    finally:
+        for name in names:
+            subprocess.run(["userdel", name], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
+    tmp = tmp_path_factory.mktemp("own")
+    srv = make_server(tmp, config='[security]\nreap_interval = 0.2\n').start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def portctl_as(srv: ServerProc | dict[str, str], user: pwd.struct_passwd | None,
+               *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real portctl code as ``user`` (root when None) in a forked child that drops to
+    that uid, so the server sees that uid on the connection. (Not via the executable: this
+    machine's interpreter lives under /root, which other users cannot enter.)"""
+    import stat  # noqa: F401  (pre-import what the child needs: it may not read /root later)
+    import traceback
+
+    from port_server import cli
+    from port_server.cli import identity, output, security  # noqa: F401
+    from port_server.client import RegistryClient  # noqa: F401
+
+    parser = cli.build_parser()
+    env = dict(srv.env if isinstance(srv, ServerProc) else srv)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 99
+        try:
+            os.close(out_r)
+            os.close(err_r)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+            os.environ.clear()
+            os.environ.update({**env, "HOME": "/"})
+            os.chdir("/")
+            if user is not None:
+                os.setgroups([])
+                os.setgid(user.pw_gid)
+                os.setuid(user.pw_uid)
+            code = cli.run(parser, list(args))
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(out_w)
+    os.close(err_w)
+    with os.fdopen(out_r) as fh_out, os.fdopen(err_r) as fh_err:
+        stdout, stderr = fh_out.read(), fh_err.read()
+    _, status = os.waitpid(pid, 0)
+    return subprocess.CompletedProcess(list(args), os.waitstatus_to_exitcode(status), stdout,
+                                       stderr)
+
+
+def test_two_os_users_cannot_release_each_others_ports(
+        shared_server: ServerProc, two_users: list[pwd.struct_passwd]) -> None:
+    louis, hein = two_users
+    r = portctl_as(shared_server, louis, "allocate", "--app", "shop", "--instance", "staging",
+                   "--service", "web", "--json")
+    assert r.returncode == 0, r.stderr
+    alloc = json.loads(r.stdout)
+    assert alloc["owner"] == louis.pw_name  # from the kernel, not from anything the CLI sent
+    who = portctl_as(shared_server, hein, "whoami", "--json")
+    assert json.loads(who.stdout) == {"name": hein.pw_name, "uid": hein.pw_uid, "via": "tcp",
+                                      "admin": False}
+    for args in (["release", "--id", str(alloc["id"])], ["release", "--app", "shop"],
+                 ["release", "--port", str(alloc["port"]), "--force"]):
+        r = portctl_as(shared_server, hein, *args)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert r.stderr.startswith(
+            f"error: permission denied: {alloc['port']} is owned by {louis.pw_name}"), r.stderr
+    with RegistryClient(shared_server.addr) as client:  # root, over TCP
+        assert client.get(alloc["id"]).owner == louis.pw_name
+    # the owner may release it
+    r = portctl_as(shared_server, louis, "release", "--id", str(alloc["id"]))
+    assert r.returncode == 0, r.stderr
+    # and root may release anyone's
+    r = portctl_as(shared_server, hein, "allocate", "--app", "shop", "--instance", "dev",
+                   "--service", "api", "--json")
+    hein_alloc = json.loads(r.stdout)
+    r = portctl_as(shared_server, None, "release", "--id", str(hein_alloc["id"]))
+    assert r.returncode == 0, r.stderr
+    log = json.loads(portctl_as(shared_server, None, "log", "--app", "shop", "--json").stdout)
+    assert [(e["action"], e["actor"]) for e in log] == [
+        ("allocate", louis.pw_name), ("release", louis.pw_name),
+        ("allocate", hein.pw_name), ("release", "root")]
+    assert log[0]["actor_uid"] == louis.pw_uid
+
+
+def test_unix_socket_identity_and_cli_preference(tmp_path: Path,
+                                                 two_users: list[pwd.struct_passwd]) -> None:
+    louis, _ = two_users
+    sockdir = Path(f"/tmp/ps-sock-{secrets.token_hex(4)}")
+    sockdir.mkdir(mode=0o711)
+    sock = sockdir / "port-server.sock"
+    group = __import__("grp").getgrgid(louis.pw_gid).gr_name
+    srv = make_server(tmp_path, args=["--unix-socket", str(sock)],
+                      config=f'[security]\nsocket_group = "{group}"\n').start()
+    try:
+        st = sock.stat()
+        assert oct(st.st_mode & 0o777) == "0o660" and st.st_gid == louis.pw_gid
+        with RegistryClient(f"unix:{sock}") as client:
+            assert client.whoami() == {"name": "root", "uid": 0, "via": "unix", "admin": True}
+        # portctl prefers the socket when no address was set explicitly
+        env = {k: v for k, v in srv.env.items() if k != "PORT_SERVER_ADDR"}
+        env["XDG_RUNTIME_DIR"] = str(sockdir)
+        r = portctl_as(env, louis, "whoami", "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["via"] == "unix"
+        assert json.loads(r.stdout)["uid"] == louis.pw_uid
+    finally:
+        srv.stop()
+        sockdir.joinpath("port-server.sock").unlink(missing_ok=True)
+        sockdir.rmdir()
+    assert not sock.exists()  # removed on shutdown
+
+
+def test_ttl_lease_expires_and_reaper_logs_it(shared_server: ServerProc) -> None:
+    r = shared_server.portctl("allocate", "--app", "lease", "--instance", "i", "--service",
+                              "short", "--ttl", "1s", "--json")
+    assert r.returncode == 0, r.stderr
+    short = json.loads(r.stdout)
+    assert short["expires_at"] is not None
+    r = shared_server.portctl("allocate", "--app", "lease", "--instance", "i", "--service",
+                              "renewed", "--ttl", "1s", "--json")
+    renewed = json.loads(r.stdout)
+    assert shared_server.portctl("renew", "--id", str(renewed["id"]), "--ttl", "1h"
+                                 ).returncode == 0
+    shared_server.portctl("allocate", "--app", "lease", "--instance", "i", "--service", "kept")
+
+    def services() -> set[str]:
+        with shared_server.client() as c:
+            return {a.service for a in c.list() if a.app == "lease"}
+
+    assert wait_for(lambda: "short" not in services())
+    assert services() == {"renewed", "kept"}
+    assert f"reclaimed port {short['port']} (id={short['id']})" in shared_server.log_text()
+    log = json.loads(shared_server.portctl("log", "--port", str(short["port"]), "--action",
+                                           "reclaim", "--json").stdout)
+    assert [(e["alloc_id"], e["actor"]) for e in log] == [(short["id"], "reaper")]
+
+
+def test_killed_process_lease_is_reclaimed(shared_server: ServerProc) -> None:
+    # `portctl run` (issue 7) records the child's pid the same way --pid does.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        r = shared_server.portctl("allocate", "--app", "pidapp", "--instance", "i",
+                                  "--service", "web", "--pid", str(child.pid), "--json")
+        assert r.returncode == 0, r.stderr
+        alloc = json.loads(r.stdout)
+        assert alloc["pid"] == child.pid and alloc["pid_start"] > 0
+        time.sleep(0.6)  # a few reaper passes: a live process keeps its lease
+        assert shared_server.portctl("list", "--app", "pidapp", "--json").stdout.count(
+            '"id"') == 1
+        dry = shared_server.portctl("gc", "--dry-run")
+        assert "nothing to reclaim" in dry.stdout
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+
+    def gone() -> bool:
+        return json.loads(shared_server.portctl("list", "--app", "pidapp", "--json").stdout) == []
+
+    assert wait_for(gone)
+    assert f"process {child.pid} exited" in shared_server.log_text()
+
+
+def test_gc_dry_run_then_force(tmp_path: Path) -> None:
+    srv = make_server(tmp_path, config='[security]\nreap_interval = 3600\n').start()
+    try:
+        r = srv.portctl("allocate", "--app", "g", "--instance", "i", "--service", "s",
+                        "--ttl", "1s", "--json")
+        port = json.loads(r.stdout)["port"]
+        time.sleep(1.2)
+        dry = srv.portctl("gc", "--dry-run")
+        assert dry.returncode == 0 and f"would release port {port}" in dry.stdout
+        assert len(json.loads(srv.portctl("list", "--json").stdout)) == 1
+        done = srv.portctl("gc", "--json")
+        assert json.loads(done.stdout)["reclaimed"][0]["allocation"]["port"] == port
+        assert json.loads(srv.portctl("list", "--json").stdout) == []
+    finally:
+        srv.stop()
+
+
+def test_protect_flag_and_force(shared_server: ServerProc) -> None:
+    r = shared_server.portctl("allocate", "--app", "prot", "--instance", "i", "--service", "db",
+                              "--protect", "--ttl", "1s", "--json")
+    alloc = json.loads(r.stdout)
+    assert alloc["protected"] is True
+    time.sleep(1.5)  # expired, but protected ones are never reclaimed
+    r = shared_server.portctl("release", "--app", "prot")
+    assert r.returncode == 1 and "is protected; pass --force" in r.stderr
+    r = shared_server.portctl("release", "--app", "prot", "--force")
+    assert r.returncode == 0 and "released port" in r.stdout
