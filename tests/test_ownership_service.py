@@ -162,6 +162,8 @@ def test_pid_lease_ends_with_the_process_and_survives_pid_reuse(svc: RegistrySer
     try:
         alloc = svc.allocate(req("web", pid=child.pid)).allocation
         assert alloc.pid == child.pid and alloc.pid_start is not None
+        # a pid recorded by an adopting scan is information, not a lease
+        adopted = svc.allocate(req("adopted", pid=child.pid, source="scan")).allocation
         assert svc.reap() == []
         # The same pid with another start time is another process: the lease has ended.
         impostor = svc.allocate(req("other", pid=child.pid)).allocation
@@ -173,6 +175,7 @@ def test_pid_lease_ends_with_the_process_and_survives_pid_reuse(svc: RegistrySer
         child.wait()
     reclaimed = svc.reap()
     assert [(a.id, r) for a, r in reclaimed] == [(alloc.id, f"process {child.pid} exited")]
+    assert svc.get(adopted.id) == adopted
     with pytest.raises(InvalidInput, match="no process"):
         svc.allocate(req("gone", pid=child.pid))
 

@@ -3,9 +3,12 @@
 Two kinds, either or both on one allocation:
 
 - a time lease: ``expires_at`` (an ISO time); it ends when that time has passed;
-- a process lease: ``pid`` + ``pid_start`` (the process's start time, seconds since the epoch);
-  it ends when no process with that pid *and that start time* runs. Comparing the start time
-  means a pid the kernel has since handed to another process does not keep the lease alive.
+- a process lease: ``pid`` + ``pid_start`` (the process's start time, seconds since the epoch)
+  on an allocation made by ``portctl allocate --pid`` (source "manual") or ``portctl run``
+  (source "run"); it ends when no process with that pid *and that start time* runs. Comparing
+  the start time means a pid the kernel has since handed to another process does not keep the
+  lease alive. A pid recorded by other sources (an adopted listener, an import) is information,
+  not a lease.
 
 An allocation with neither is never reclaimed; a ``protected`` one never either.
 """
@@ -15,6 +18,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from port_server.models import Allocation
+
+#: Sources whose recorded pid is a lease.
+PID_LEASE_SOURCES = frozenset({"manual", "run"})
 
 #: Start times from /proc are in clock ticks (1/100 s); psutil rounds. Allow this much skew.
 START_TIME_TOLERANCE = 1.0
@@ -59,6 +65,7 @@ def lease_end_reason(alloc: Allocation, now: str) -> str | None:
         return None
     if alloc.expires_at is not None and alloc.expires_at <= now:
         return f"lease expired at {alloc.expires_at}"
-    if alloc.pid is not None and not process_alive(alloc.pid, alloc.pid_start):
+    if (alloc.pid is not None and alloc.source in PID_LEASE_SOURCES
+            and not process_alive(alloc.pid, alloc.pid_start)):
         return f"process {alloc.pid} exited"
     return None

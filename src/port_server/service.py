@@ -257,7 +257,7 @@ class RegistryService:
             if isinstance(req.pid, bool) or not isinstance(req.pid, int) or req.pid < 1:
                 raise InvalidInput("pid: must be a process id (a positive number)", field="pid")
             started = leases.process_start(req.pid)
-            if started is None:
+            if started is None and req.source in leases.PID_LEASE_SOURCES:
                 raise InvalidInput(f"pid: no process {req.pid} is running; give the pid of the"
                                    " process that uses the port", field="pid")
             changes["pid_start"] = started
