@@ -74,7 +74,7 @@ def portctl_as(srv: ServerProc | dict[str, str], user: pwd.struct_passwd | None,
     from port_server.cli import identity, output, security  # noqa: F401
     from port_server.client import RegistryClient  # noqa: F401
 
-    parser = cli.build_parser()
+    cli.build_parser()  # imports every command module now, while /root is readable
     env = dict(srv.env if isinstance(srv, ServerProc) else srv)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -95,7 +95,7 @@ def portctl_as(srv: ServerProc | dict[str, str], user: pwd.struct_passwd | None,
                 os.setgroups([])
                 os.setgid(user.pw_gid)
                 os.setuid(user.pw_uid)
-            code = cli.run(parser, list(args))
+            code = cli.main(list(args))
         except BaseException:
             traceback.print_exc()
         finally:
@@ -199,8 +199,36 @@ def test_ttl_lease_expires_and_reaper_logs_it(shared_server: ServerProc) -> None
     assert [(e["alloc_id"], e["actor"]) for e in log] == [(short["id"], "reaper")]
 
 
+def test_killed_portctl_run_childs_port_is_reclaimed(shared_server: ServerProc) -> None:
+    """portctl run and its child die together (kill -9 of the session): nobody clears the
+    recorded pid, so the pid lease ends with the child and the reaper frees the port."""
+    from conftest import BIN
+
+    run = subprocess.Popen(
+        [str(BIN / "portctl"), "run", "--app", "runapp", "--instance", "i", "--service", "web",
+         "--", sys.executable, "-c", "import time; time.sleep(120)"],
+        env=shared_server.env, start_new_session=True, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+
+    def recorded() -> list[dict[str, object]]:
+        out = shared_server.portctl("list", "--app", "runapp", "--json").stdout
+        return [a for a in json.loads(out) if a["pid"]]
+
+    try:
+        assert wait_for(lambda: bool(recorded()), timeout=30)
+        (alloc,) = recorded()
+        assert alloc["source"] == "run" and alloc["pid"] != run.pid and alloc["pid_start"]
+        time.sleep(0.6)  # the child runs: its lease holds through a few reaper passes
+        assert recorded() == [alloc]
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    assert wait_for(lambda: json.loads(shared_server.portctl(
+        "list", "--app", "runapp", "--json").stdout) == [])
+    assert f"process {alloc['pid']} exited" in shared_server.log_text()
+
+
 def test_killed_process_lease_is_reclaimed(shared_server: ServerProc) -> None:
-    # `portctl run` (issue 7) records the child's pid the same way --pid does.
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         r = shared_server.portctl("allocate", "--app", "pidapp", "--instance", "i",
