@@ -49,7 +49,8 @@ def test_allocate_with_metadata_and_list_columns(srv: ServerProc) -> None:
     r = srv.portctl("allocate", "--app", "plain", "--instance", "i", "--service", "s")
     assert r.returncode == 0
     plain = srv.portctl("list", "--app", "plain").stdout.splitlines()[0].split()
-    assert plain == ["ID", "PORT", "APP", "INSTANCE", "SERVICE", "CREATED"]
+    # the owner defaults to the caller's OS user name (issue 8), so OWNER shows
+    assert plain == ["ID", "PORT", "APP", "INSTANCE", "SERVICE", "OWNER", "CREATED"]
 
 
 def test_list_filters(srv: ServerProc) -> None:
