@@ -221,7 +221,7 @@ class SQLiteTx:
         return [row_to_audit(r) for r in reversed(rows)]
 
     def prune_audit(self, before: str, keep: int) -> int:
-        total = self._run("DELETE FROM audit_log WHERE time < ?", (before,)).rowcount
+        total: int = self._run("DELETE FROM audit_log WHERE time < ?", (before,)).rowcount
         total += self._run(
             "DELETE FROM audit_log WHERE id <= (SELECT MAX(id) FROM audit_log) - ?",
             (int(keep),)).rowcount
