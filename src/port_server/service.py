@@ -13,14 +13,13 @@ Changing another OS user's allocation needs root or the admin group; protected a
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from port_server import allocator, leases
+from port_server import access, allocator, leases
 from port_server import probe as os_probe
 from port_server.audit import AuditedStore, acting
 from port_server.errors import (
@@ -28,11 +27,9 @@ from port_server.errors import (
     InvalidInput,
     NotFound,
     OtherHost,
-    PermissionDenied,
     PoolExhausted,
     PortAllocated,
     PortInUse,
-    Protected,
     ServiceHoldsPort,
 )
 from port_server.import_plan import ImportReport, plan_import
@@ -551,29 +548,11 @@ class RegistryService:
     # -- ownership, leases, audit (issue 8) ------------------------------------------------
 
     def is_admin(self, who: Actor) -> bool:
-        """Root, a member of the configured admin group, or a trusted job/token holder."""
-        if who.admin or who.uid == 0:
-            return True
-        group = self.settings.security.admin_group
-        return bool(group) and who.uid is not None and _in_group(who.uid, group)
+        return access.is_admin(who, self.settings.security.admin_group)
 
     def authorize(self, alloc: Allocation, who: Actor, verb: str, force: bool = False) -> None:
-        """May ``who`` ``verb`` (release/update) ``alloc``? Raise PermissionDenied or Protected.
-
-        An allocation is owned by an OS user when its ``owner`` is a local user name (the
-        default for allocations made by a kernel-identified caller); any other owner is a label.
-        """
-        owner_uid = _user_uid(alloc.owner)
-        if owner_uid is not None and who.uid != owner_uid and not self.is_admin(who):
-            group = self.settings.security.admin_group
-            admins = f"root or a member of group {group}" if group else "root"
-            raise PermissionDenied(
-                f"permission denied: {alloc.port} is owned by {alloc.owner}; only"
-                f" {alloc.owner} or {admins} may {verb} it", owner=alloc.owner, port=alloc.port)
-        if alloc.protected and not force:
-            raise Protected(
-                f"port {alloc.port} (id={alloc.id}) for {alloc.key} is protected; pass --force"
-                f" to {verb} it anyway", holder=alloc.to_dict())
+        """Raise PermissionDenied or Protected unless ``who`` may ``verb`` ``alloc``."""
+        access.authorize(alloc, who, verb, force, self.settings.security.admin_group)
 
     def renew(self, alloc_id: int, ttl: float | str, actor: Actor | str | None = None
               ) -> Allocation:
@@ -632,26 +611,3 @@ def _duration(value: float | str) -> float:
     except ValueError as exc:
         raise InvalidInput(str(exc), field="ttl") from None
 
-
-def _user_uid(name: str) -> int | None:
-    """The uid of local user ``name``, or None when ``name`` is not a user (a label)."""
-    import pwd
-
-    if not name or not NAME_RE.match(name):
-        return None
-    try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        return None
-
-
-def _in_group(uid: int, group: str) -> bool:
-    import grp
-    import pwd
-
-    try:
-        gid = grp.getgrnam(group).gr_gid
-        user = pwd.getpwuid(uid)
-    except KeyError:
-        return False
-    return gid in os.getgrouplist(user.pw_name, user.pw_gid)

@@ -22,13 +22,16 @@ from port_server.models import Actor
 PEER_EXTENSION = "port_server.peer"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Peer:
-    """What the daemon learnt about a connection when it was accepted."""
+    """What the daemon learnt about a connection: one per connection, so a TCP peer's uid is
+    looked up in /proc once per connection (the table can hold thousands of rows), not once per
+    request. ``resolved`` says whether ``uid`` is known to be final."""
 
     kind: str  # "unix" or "tcp"
     uid: int | None = None
     pid: int | None = None
+    resolved: bool = False
 
 
 def unix_peer(sock: Any) -> Peer:
@@ -36,9 +39,9 @@ def unix_peer(sock: Any) -> Peer:
     try:
         raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         pid, uid, _gid = struct.unpack("3i", raw)
-        return Peer("unix", uid=uid, pid=pid)
+        return Peer("unix", uid=uid, pid=pid, resolved=True)
     except (AttributeError, OSError):
-        return Peer("unix")
+        return Peer("unix", resolved=True)
 
 
 def _proc_hex(ip: str, port: int) -> str:
@@ -90,13 +93,15 @@ def caller_of(scope: dict[str, Any], token_ok: bool) -> Actor:
     peer = (scope.get("extensions") or {}).get(PEER_EXTENSION)
     uid: int | None = None
     via = "tcp"
-    if isinstance(peer, Peer) and peer.kind == "unix":
-        uid, via = peer.uid, "unix"
+    if isinstance(peer, Peer) and peer.resolved:
+        uid, via = peer.uid, peer.kind
     else:
         client, server = scope.get("client"), scope.get("server")
         if client and server and server[1] is not None:
             uid = tcp_peer_uid((str(client[0]), int(client[1])),
                                (str(server[0]), int(server[1])))
+        if isinstance(peer, Peer):  # remember it for the connection's next requests
+            peer.uid, peer.resolved = uid, True
     if uid is not None:
         return Actor(name=user_name(uid), uid=uid, via=via)
     if token_ok:
