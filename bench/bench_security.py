@@ -62,7 +62,8 @@ def main() -> None:
                 rows.append(("allocate over the Unix socket (kept-alive)",
                              f"{allocate_ms(unix, 'u'):.2f}"))
         with RegistryClient(addr) as tcp:
-            rows.append(("GET /v1/log (all ~400 entries)", f"{median_ms(lambda: tcp.log(), 50):.2f}"))
+            log_ms = median_ms(lambda: tcp.log(), 50)
+            rows.append(("GET /v1/log (all ~400 entries)", f"{log_ms:.2f}"))
     table(("operation", "median ms"), rows)
 
 
