@@ -212,3 +212,19 @@ def test_audit_retention(tmp_path: Path, settings: Settings) -> None:
         svc.allocate(req(f"s{i}"))
     assert svc.prune_audit() == 2  # the 2-day-old entry, then the oldest beyond 3
     assert [e.after["service"] for e in svc.log() if e.after] == ["s1", "s2", "s3"]
+
+
+def test_import_is_audited_and_keeps_the_files_protection(svc: RegistryService) -> None:
+    from port_server.models import Allocation
+
+    entries = [Allocation(id=0, app="fibre", instance="prod", service="web", port=23457,
+                          created_at="", environment="production", protected=True),
+               Allocation(id=0, app="fibre", instance="dev", service="web", port=23458,
+                          created_at="", environment="production")]
+    report = svc.import_allocations(entries)
+    by_instance = {a.instance: a for a in report.added}
+    # an import records what the file says (seed 001's files have no protection field)
+    assert by_instance["prod"].protected and not by_instance["dev"].protected
+    entries_logged = svc.log(AuditFilter(app="fibre"))
+    assert {e.action for e in entries_logged} == {"import"}
+    assert {e.after["instance"] for e in entries_logged if e.after} == {"prod", "dev"}

@@ -545,6 +545,7 @@ class RegistryService:
         if updated != alloc.updated_at:
             alloc = tx.update(alloc.id, {"updated_at": updated})
         return alloc
+
     # -- ownership, leases, audit (issue 8) ------------------------------------------------
 
     def is_admin(self, who: Actor) -> bool:
