@@ -228,3 +228,13 @@ def test_import_is_audited_and_keeps_the_files_protection(svc: RegistryService) 
     entries_logged = svc.log(AuditFilter(app="fibre"))
     assert {e.action for e in entries_logged} == {"import"}
     assert {e.after["instance"] for e in entries_logged if e.after} == {"prod", "dev"}
+
+
+def test_sync_is_audited_as_the_sync_job(svc: RegistryService) -> None:
+    desired = [AllocationRequest(app="fibre", instance="prod", service="api", port=23461,
+                                 source="dokploy")]
+    svc.sync("dokploy", desired)
+    svc.sync("dokploy", [])  # the project is gone: the sync removes its allocation
+    logged = svc.log(AuditFilter(app="fibre"))
+    assert [(e.action, e.actor, e.before is None, e.after is None) for e in logged] == [
+        ("sync", "dokploy-sync", True, False), ("sync", "dokploy-sync", False, True)]
