@@ -144,7 +144,7 @@ def cmd_log(args: argparse.Namespace, ctx: Context) -> int:
     rows = []
     for e in entries:
         detail = e.reason
-        if e.action == "update" and e.before and e.after:
+        if e.action in ("update", "renew") and e.before and e.after:
             detail = ", ".join(f"{k}: {e.before.get(k)!r} -> {v!r}" for k, v in e.after.items()
                                if e.before.get(k) != v and k != "updated_at")
         rows.append((e.time[:19].replace("T", " "), e.actor, e.action, e.port or "",
