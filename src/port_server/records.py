@@ -160,12 +160,19 @@ def _hashable(value: Any) -> Any:
     return value
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def to_plain(value: Any) -> Any:
-    """Records, tuples and lists of them -> dicts and lists, recursively (dataclasses.asdict)."""
+    """Records, tuples and lists of them -> dicts and lists, recursively (dataclasses.asdict).
+
+    Scalars are copied without a recursive call: this runs for every allocation the API returns
+    and every audit entry, so it is on the hot path."""
     if isinstance(value, Record):
-        return {n: to_plain(value.__dict__[n]) for n in value._fields}
+        d = value.__dict__
+        return {n: d[n] if type(d[n]) in _SCALARS else to_plain(d[n]) for n in value._fields}
     if isinstance(value, (list, tuple)):
-        return [to_plain(v) for v in value]
+        return [v if type(v) in _SCALARS else to_plain(v) for v in value]
     if isinstance(value, dict):
-        return {k: to_plain(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALARS else to_plain(v) for k, v in value.items()}
     return value
