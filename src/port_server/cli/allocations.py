@@ -10,6 +10,7 @@ from port_server.models import Allocation, AllocationFilter, AllocationRequest, 
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from port_server.cli import Context
@@ -27,14 +28,20 @@ def port_arg(text: str) -> int:
     return value
 
 
-def id_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an allocation id (a number)") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not an allocation id (ids start at 1)")
-    return value
+def positive_int_arg(what: str, hint: str = "") -> Callable[[str], int]:
+    """An argparse type for ids (allocation ids, pids): a whole number from 1 up."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} (a number)") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{value} is not {what}{hint}")
+        return value
+    return parse
+
+
+id_arg = positive_int_arg("an allocation id", " (ids start at 1)")
 
 
 def add_filter_args(p: argparse.ArgumentParser) -> None:

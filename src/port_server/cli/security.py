@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from port_server.cli import output
+from port_server.cli.allocations import positive_int_arg
 from port_server.errors import EXIT_OK, InvalidInput
 from port_server.models import AUDIT_ACTIONS, Allocation, AllocationFilter, AuditFilter
 
@@ -25,14 +26,7 @@ def duration_arg(text: str) -> str:
     return text
 
 
-def pid_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a process id") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a process id")
-    return value
+pid_arg = positive_int_arg("a process id")
 
 
 def lease_fields(args: argparse.Namespace) -> dict[str, Any]:
