@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from port_server.errors import StoreUnavailable
 from port_server.models import Actor, Allocation, AllocationFilter, AllocationRequest, AuditEntry
 from port_server.store.base import Store, StoreTx
 
@@ -112,6 +113,9 @@ class AuditedTx:
     def lock_host(self, host: str) -> None:
         self._tx.lock_host(host)
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        return self._tx.savepoint()
+
     def get(self, alloc_id: int) -> Allocation | None:
         return self._tx.get(alloc_id)
 
@@ -168,6 +172,7 @@ class AuditedStore:
     def __init__(self, inner: Store, clock: Callable[[], str]) -> None:
         self.inner = inner
         self._clock = clock
+        self.store_errors = inner.store_errors
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -185,6 +190,9 @@ class AuditedStore:
 
     def check(self) -> None:
         self.inner.check()
+
+    def fault(self, exc: BaseException) -> StoreUnavailable:
+        return self.inner.fault(exc)
 
     def close(self) -> None:
         self.inner.close()
