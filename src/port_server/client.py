@@ -33,6 +33,12 @@ if TYPE_CHECKING:
     from port_server.import_plan import ImportReport
 
 MAX_RESPONSE = 64 * 1024 * 1024
+#: A 503 with Retry-After (the store is briefly unavailable; nothing was applied) is retried this
+#: many times, waiting what the server asks but at most RETRY_WAIT_MAX each and RETRY_BUDGET in
+#: all, for requests safe to repeat: reads, and allocation (idempotent by identity).
+RETRIES = 3
+RETRY_WAIT_MAX = 3.0
+RETRY_BUDGET = 8.0
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
@@ -116,6 +122,8 @@ class RegistryClient:
         self.token = token if token is not None else token_from_env(token_file)
         self._sock: socket.socket | None = None
         self._buf = b""
+        #: The headers of the last response (lower-case names).
+        self.last_headers: dict[str, str] = {}
 
     # -- transport -------------------------------------------------------------------------
 
@@ -195,6 +203,7 @@ class RegistryClient:
             self._buf = b""
         self._sock.sendall(raw)
         status, headers = self._read_head()
+        self.last_headers = headers
         if headers.get("transfer-encoding", "").lower() == "chunked":
             data = self._read_chunked()
         elif "content-length" in headers:
@@ -261,12 +270,32 @@ class RegistryClient:
         return data
 
     def call(self, method: str, path: str, body: Any = None,
-             query: dict[str, str] | None = None) -> tuple[int, Any]:
-        """Like ``request`` but raises the server's error as its exception class."""
-        status, data = self.request(method, path, body, query)
+             query: dict[str, str] | None = None, retry: bool | None = None) -> tuple[int, Any]:
+        """Like ``request`` but raises the server's error as its exception class. A 503 with
+        Retry-After is retried (bounded) when ``retry``; by default for reads (not /healthz,
+        whose answer is the point)."""
+        if retry is None:
+            retry = method == "GET" and path != "/healthz"
+        waited = 0.0
+        for attempt in range(RETRIES + 1):
+            status, data = self.request(method, path, body, query)
+            wait = self._retry_after() if retry and status == 503 else None
+            if wait is None or attempt == RETRIES or waited + wait > RETRY_BUDGET:
+                break
+            import time
+
+            time.sleep(wait)
+            waited += wait
         if status >= 400:
             raise from_json(status, data)
         return status, data
+
+    def _retry_after(self) -> float | None:
+        try:
+            seconds = float(self.last_headers["retry-after"])
+        except (KeyError, ValueError):
+            return None
+        return min(max(seconds, 0.05), RETRY_WAIT_MAX)
 
     # -- typed API -------------------------------------------------------------------------
 
@@ -284,7 +313,8 @@ class RegistryClient:
         if req.ttl is not None:
             body["ttl"] = req.ttl
         body.pop("expires_at", None)
-        status, data = self.call("POST", "/v1/allocations", body)
+        # Safe to repeat: the same app/instance/service gets the same port, created or not.
+        status, data = self.call("POST", "/v1/allocations", body, retry=True)
         return AllocationResult(Allocation.from_dict(data), created=status == 201)
 
     def list(self, flt: AllocationFilter = AllocationFilter()) -> Allocations:

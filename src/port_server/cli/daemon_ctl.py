@@ -24,7 +24,8 @@ STOP_TIMEOUT = 15.0
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    p = sub.add_parser("health", help="is the server up? exit 0 yes, 3 unreachable")
+    p = sub.add_parser("health", help="is the server up and its store writable? exit 0 yes,"
+                                      " 1 store unavailable (the cause is shown), 3 unreachable")
     p.add_argument("--json", action="store_true", help="print the health answer as JSON")
     p.set_defaults(func=cmd_health)
 
@@ -53,7 +54,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def cmd_health(args: argparse.Namespace, ctx: Context) -> int:
-    data = ctx.client.health()
+    from port_server.errors import EXIT_ERROR, StoreUnavailable
+
+    try:
+        data = ctx.client.health()
+    except StoreUnavailable as exc:  # up, but not ready: say why
+        if args.json:
+            output.as_json(exc.to_json())
+        else:
+            cause = exc.extra.get("cause")
+            output.error(f"not ready ({cause or 'store'}): {exc.message}")
+        return EXIT_ERROR
     if args.json:
         output.as_json(data)
     else:

@@ -57,12 +57,6 @@ HOST_DOC = "only this host's allocations; '*' for every host (default: this serv
 Force = Annotated[bool, Query(description="allow changing another host's allocation")]
 
 
-@router.get("/healthz", response_model=schemas.HealthOut, tags=["health"])
-def healthz(request: Request) -> JSONResponse:
-    service_of(request).store.check()
-    return JSONResponse({"status": "ok", "version": __version__})
-
-
 @router.post("/v1/allocations", status_code=201, response_model=schemas.AllocationOut,
              responses={200: {"model": schemas.AllocationOut,
                               "description": "this app/instance/service already holds a port"},
