@@ -23,14 +23,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(*args: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """Yield (addr, env) for a fresh port-server with its own temp data dir."""
+def running_server(*args: str, env_extra: dict[str, str] | None = None,
+                   under: str | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+    """Yield (addr, env) for a fresh port-server with its own temp data dir (in ``under``)."""
     from port_server.client import RegistryClient
 
-    with tempfile.TemporaryDirectory(prefix="psbench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="psbench-", dir=under) as tmp:
         port = free_port()
         env = {**os.environ, "PORT_SERVER_HOME": tmp, "HOME": tmp,
-               "PORT_SERVER_ADDR": f"127.0.0.1:{port}"}
+               "PORT_SERVER_ADDR": f"127.0.0.1:{port}", **(env_extra or {})}
         proc = subprocess.Popen([str(BIN / "port-server"), "--port", str(port),
                                  "--log-level", "warning", *args],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -70,3 +71,38 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     for row in cells:
         print(line.format(*row))
     sys.stdout.flush()
+
+
+#: One client process: allocate N services on one kept-alive connection, print each latency (ms).
+ALLOC_CLIENT = """
+import sys, time
+from port_server.client import RegistryClient
+from port_server.models import AllocationRequest
+c = RegistryClient(sys.argv[1])
+out = []
+for i in range(int(sys.argv[3])):
+    t = time.perf_counter()
+    c.allocate(AllocationRequest(app='bench', instance=sys.argv[2], service=f's{i}'))
+    out.append((time.perf_counter() - t) * 1000)
+print(' '.join(f'{x:.3f}' for x in out))
+"""
+
+
+def run_clients(addrs: Sequence[str], tag: str, clients: int, per_client: int,
+                code: str = ALLOC_CLIENT) -> tuple[float, float, float]:
+    """``clients`` processes spread over ``addrs``, each running ``code`` (argv: addr, tag,
+    count) and printing its latencies: (requests/s of wall time, p50 ms, p99 ms)."""
+    t = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-c", code, addrs[k % len(addrs)],
+                               f"{tag}{k}", str(per_client)], stdout=subprocess.PIPE, text=True)
+             for k in range(clients)]
+    outs = [p.communicate()[0] for p in procs]
+    wall = time.perf_counter() - t
+    if any(p.returncode for p in procs):
+        raise RuntimeError(f"a client failed in {tag}")
+    lat = sorted(float(x) for out in outs for x in out.split())
+    return len(lat) / wall, statistics.median(lat), percentile(lat, 0.99)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
