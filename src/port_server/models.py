@@ -56,6 +56,9 @@ class Allocation(Record):
     protected: bool = False
     expires_at: str | None = None
     updated_at: str = ""
+    #: The worktree (or project folder) the allocation was made from; ``portctl prune`` releases
+    #: allocations whose worktree is gone. "" when not made from a folder.
+    path: str = ""
 
     @property
     def key(self) -> str:
@@ -97,6 +100,8 @@ class AllocationRequest(Record):
     expires_at: str | None = None
     #: A lease length (seconds, or text like "2h"); the service turns it into ``expires_at``.
     ttl: float | str | None = None
+    #: The worktree the request comes from (an absolute path), recorded on the allocation.
+    path: str = ""
 
 
 class AllocationFilter(Record):
