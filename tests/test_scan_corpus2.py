@@ -8,37 +8,30 @@ nothing. Run ``python tests/corpus_score.py DIR`` to print every difference.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from conftest import require_env_dir
 from corpus_score import score_listeners
 from port_server.scanners import KINDS
 from port_server.scanners.project import scan_project
 
 
-def _corpus2() -> Path:
-    folder = os.environ.get("PORT_SERVER_CORPUS2", "")
-    if not folder or not (Path(folder) / "labels.tsv").is_file():
-        message = ("corpus 2 not found: set PORT_SERVER_CORPUS2 to the folder holding"
-                   " labels.tsv and projects/")
-        if os.environ.get("PORT_SERVER_TEST_STRICT") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return Path(folder)
+@pytest.fixture
+def corpus2() -> Path:
+    return require_env_dir("PORT_SERVER_CORPUS2", "the second labelled corpus of real projects")
 
 
-def test_corpus2_precision_and_recall() -> None:
-    score = score_listeners(_corpus2())
+def test_corpus2_precision_and_recall(corpus2: Path) -> None:
+    score = score_listeners(corpus2)
     assert len(score.required) > 30  # the labels were read
     assert score.precision >= 0.98, sorted(score.false_positives)
     assert score.recall >= 0.98, sorted(score.false_negatives)
 
 
-def test_corpus2_scans_without_problems() -> None:
-    corpus = _corpus2()
-    projects = sorted(p for p in (corpus / "projects").iterdir() if p.is_dir())
+def test_corpus2_scans_without_problems(corpus2: Path) -> None:
+    projects = sorted(p for p in (corpus2 / "projects").iterdir() if p.is_dir())
     assert len(projects) > 30
     for project in projects:
         result = scan_project(project, environ={})
