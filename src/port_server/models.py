@@ -210,7 +210,10 @@ class PortClaim(Record):
     """A host port that a project file declares (compose, npm script, .env, Makefile, script).
 
     ``host_port`` is None when the declaration names a variable with no value and no default
-    (then ``resolved`` is False). ``kind`` is one of compose|npm|env|make|script.
+    (then ``resolved`` is False). ``kind`` names the file kind (``scanners.KINDS``: compose, npm,
+    env, make, script, devcontainer, procfile, vite, spring, just...); the newer scanners put the
+    key that sets the port in ``extra["source"]`` and mark a placeholder's default with
+    ``extra["default"]``.
     """
 
     file: str
