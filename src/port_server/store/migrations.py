@@ -105,6 +105,12 @@ CREATE TABLE audit_log (
 {_AUDIT_INDEXES}""",
 ))
 
+#: The worktree an allocation was made from (``portctl up``/``prune``); "" for older rows.
+_ALLOCATION_PATH = "ALTER TABLE allocations ADD COLUMN path TEXT NOT NULL DEFAULT ''"
+
+MIGRATIONS.append(Migration(name="allocation_path", sqlite=_ALLOCATION_PATH,
+                            postgres=_ALLOCATION_PATH))
+
 
 def pending(execute: Callable[[str], Iterable[Sequence[Any]]]) -> list[Migration]:
     """The migrations not yet applied, creating the record table first (either dialect):
