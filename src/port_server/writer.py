@@ -9,8 +9,9 @@ removed, database down) fails the whole batch: nothing of it was applied, and ev
 it gets the same 503 naming the cause. On PostgreSQL the per-host advisory lock is taken once
 per batch (the transaction's first ``lock_host``).
 
-Listeners run on the writer thread after each commit that answered a request successfully;
-they must return quickly (hand work to another thread), as the next batch waits for them.
+Listeners run on the writer thread after each commit in which a request succeeded, before the
+requests are answered; they must return quickly (hand work to another thread), as the answers
+and the next batch wait for them.
 """
 
 from __future__ import annotations
@@ -154,14 +155,16 @@ class Writer:
         self.stats.batches += 1
         self.stats.requests += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        for job, (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
         if self._listeners and any(ok for ok, _ in outcomes):
+            # Before the answers: a client that sees its change acknowledged knows the
+            # listeners (e.g. the proxy's route table) have heard of it.
             for listener in self._listeners:
                 try:
                     listener()
                 except Exception:  # a listener's failure is its own; the commit stands
                     log.exception("a change listener failed")
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)

@@ -30,16 +30,12 @@ STOP_TIMEOUT = 15.0
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-<<<<<<< HEAD
     p = sub.add_parser("health", help="is the server up and its store writable? exit 0 yes,"
-                                      " 1 store unavailable (the cause is shown), 3 unreachable")
-=======
-    p = sub.add_parser("health", help="is the server up? exit 0 yes, 3 unreachable",
+                                      " 1 store unavailable (the cause is shown), 3 unreachable",
                        description="Ask the server's /healthz. With --wait, keep asking until it"
                                    " answers (after `port-server &`, before the first command).")
     p.add_argument("--wait", type=float, nargs="?", const=START_TIMEOUT, metavar="SECONDS",
                    help=f"wait up to SECONDS (default {START_TIMEOUT:g}) for the server to answer")
->>>>>>> main
     p.add_argument("--json", action="store_true", help="print the health answer as JSON")
     p.set_defaults(func=cmd_health)
 
@@ -68,7 +64,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def cmd_health(args: argparse.Namespace, ctx: Context) -> int:
-<<<<<<< HEAD
+    if args.wait is not None:
+        if args.wait < 0:
+            raise InvalidInput("--wait: give seconds >= 0, e.g. --wait 10", field="wait")
+        if _healthy_within(ctx, args.wait, None) is None:
+            raise ServerUnreachable(f"port-server did not answer at {ctx.client.via} within"
+                                    f" {args.wait:g}s; start it with `portctl start`")
     from port_server.errors import EXIT_ERROR, StoreUnavailable
 
     try:
@@ -80,15 +81,6 @@ def cmd_health(args: argparse.Namespace, ctx: Context) -> int:
             cause = exc.extra.get("cause")
             output.error(f"not ready ({cause or 'store'}): {exc.message}")
         return EXIT_ERROR
-=======
-    if args.wait is not None:
-        if args.wait < 0:
-            raise InvalidInput("--wait: give seconds >= 0, e.g. --wait 10", field="wait")
-        if _healthy_within(ctx, args.wait, None) is None:
-            raise ServerUnreachable(f"port-server did not answer at {ctx.client.via} within"
-                                    f" {args.wait:g}s; start it with `portctl start`")
-    data = ctx.client.health()
->>>>>>> main
     if args.json:
         output.as_json(data)
     else:
