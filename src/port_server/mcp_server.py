@@ -146,8 +146,8 @@ TOOLS: tuple[ToolSpec, ...] = (
         "allocate",
         "Allocate a host port for app/instance/service that collides with nothing registered or"
         " bound on this machine. Idempotent: asking again returns the same port. Use it instead of"
-        " choosing or hard-coding a port. app/instance default to the git repository and worktree"
-        " (or branch) of the directory the MCP server runs in.",
+        " choosing or hard-coding a port. app/instance default to the git repository and the"
+        " worktree's folder name of the directory the MCP server runs in.",
         _object({**_FILTER, **_props(
              port=(_PORT, "ask for this exact port (omit to auto-assign)"),
              type=({"type": "string"}, "pool to auto-assign from: web, api, db, ml, monitoring,"

@@ -87,7 +87,7 @@ def _var_arg(p: argparse.ArgumentParser) -> None:
 
 def identity_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--app", help="application name (default: the git repository's name)")
-    p.add_argument("--instance", help="instance (default: the worktree folder or branch)")
+    p.add_argument("--instance", help="instance (default: the worktree's folder name)")
 
 
 def identity(args: argparse.Namespace, folder: Path) -> tuple[str, str]:
