@@ -11,9 +11,9 @@ import pytest
 
 from port_server.errors import InvalidInput, StoreUnavailable
 from port_server.models import AllocationFilter, AllocationRequest
+from port_server.service.writer import Writer
 from port_server.store.base import StoreTx
 from port_server.store.sqlite import SQLiteStore
-from port_server.writer import Writer
 
 NOW = "2026-01-01T00:00:00.000000Z"
 

@@ -3,8 +3,8 @@
 The readiness check asks the store (``Store.check``: the file is the one opened, writable, with
 room, and passes SQLite's quick_check; PostgreSQL answers) at most every ``INTERVAL`` seconds, in a
 worker thread; between checks ``/healthz`` answers from the cached result on the event loop, so
-a busy writer or a slow disk never delays it. A failed write batch drops the cached result, so
-the next ``/healthz`` looks again at once.
+a busy writer or a slow disk never delays it. A failed write batch makes the cached result
+stale, so the next ``/healthz`` looks again at once.
 """
 
 from __future__ import annotations
@@ -19,35 +19,48 @@ from starlette.concurrency import run_in_threadpool
 from port_server import __version__
 from port_server.errors import StoreUnavailable
 from port_server.server import schemas
+from port_server.service.writer import Writer
 from port_server.store.base import Store
 
 router = APIRouter()
 
 #: Seconds a readiness result is trusted.
 INTERVAL = 3.0
+#: How long a request waits for a check another request started.
+CHECK_WAIT = 5.0
 
 
 class Readiness:
     """The store's last check result, refreshed at most every ``interval`` seconds."""
 
-    def __init__(self, store: Store, interval: float = INTERVAL) -> None:
+    def __init__(self, store: Store, writer: Writer | None = None,
+                 interval: float = INTERVAL) -> None:
         self.store = store
+        self.writer = writer
         self.interval = interval
+        self._faults_seen = 0
         self._checked = float("-inf")
         self._fault: StoreUnavailable | None = None
         self._lock = threading.Lock()
 
     def stale(self) -> bool:
+        if self.writer is not None and self.writer.stats.faults != self._faults_seen:
+            return True  # a write batch failed since the last check: look again now
         return time.monotonic() - self._checked >= self.interval
-
-    def invalidate(self) -> None:
-        self._checked = float("-inf")
 
     def refresh(self) -> StoreUnavailable | None:
         """Check now (blocking: call from a worker thread); one check at a time."""
         if not self._lock.acquire(blocking=False):
-            return self._fault  # a check is running: its predecessor's answer stands
+            # A check is running: wait for its answer (never answer "ok" before any check).
+            if not self._lock.acquire(timeout=CHECK_WAIT):
+                return self._fault or StoreUnavailable(
+                    f"the store check did not finish within {CHECK_WAIT:g}s; retry shortly",
+                    cause="slow")
+            self._lock.release()
+            return self._fault
         try:
+            if self.writer is not None:
+                self._faults_seen = self.writer.stats.faults
             try:
                 self.store.check()
                 self._fault = None

@@ -126,7 +126,7 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
     )
     app.state.service = service
     app.state.settings = settings
-    app.state.readiness = api_health.Readiness(service.raw_store)
+    app.state.readiness = api_health.Readiness(service.raw_store, service.writer)
 
     @app.exception_handler(PortServerError)
     async def _domain_error(request: Request, exc: PortServerError) -> JSONResponse:

@@ -57,7 +57,7 @@ class Batches(ServiceCore):
         if dry_run:
             with self.store.read() as tx:
                 return plan_sync(desired, tx.select(AllocationFilter(host=host)), source)
-        with acting(f"{source}-sync", action="sync"), self.store.write() as tx:
+        def job(tx: StoreTx) -> Plan:
             plan = plan_sync(desired, tx.select(AllocationFilter(host=host)), source)
             now = self.clock()
             tx.delete([it.alloc_id for it in plan if it.alloc_id is not None and (
@@ -70,6 +70,10 @@ class Batches(ServiceCore):
                 if it.request is not None and (it.action == "add" or it.moves):
                     alloc = self._insert(tx, it.request, it.request.port or 0, host=host)
                     plan[i] = replace(it, alloc_id=alloc.id)
+            return plan
+
+        with acting(f"{source}-sync", action="sync"):
+            plan = self._write(job)
         self._forget_hint([it.old_port or it.port for it in plan
                            if it.action == "remove" or it.moves])
         return plan
@@ -83,7 +87,7 @@ class Batches(ServiceCore):
         (see ``import_plan``) change nothing unless ``force``, which lets the file win.
         """
         checked = [self._validate_entry(i, e) for i, e in enumerate(entries)]
-        with acting(action="import"), self.store.write() as tx:
+        def job(tx: StoreTx) -> tuple[ImportReport, dict[int, Allocation]]:
             plan = plan_import(
                 checked,
                 lambda e: tx.find_key(self.host, e.app, e.instance, e.service),
@@ -93,7 +97,7 @@ class Batches(ServiceCore):
                 report = ImportReport(False, dry_run, force, plan.added, plan.matched,
                                       plan.conflicts)
                 if dry_run:
-                    return report
+                    return report, {}
                 raise ImportConflict(
                     f"{len(plan.conflicts)} conflict(s) with the registry; nothing was changed."
                     f" First: {plan.conflicts[0].reason}. Re-run with --force to let the file"
@@ -109,9 +113,13 @@ class Batches(ServiceCore):
                     to_insert.append(conflict.entry)
             tx.delete(sorted(replaced))
             added = [self._insert_entry(tx, entry, now) for entry in to_insert]
+            return ImportReport(True, False, force, added, plan.matched, plan.conflicts,
+                                list(replaced.values())), replaced
+
+        with acting(action="import"):
+            report, replaced = self._write(job)
         self._forget_hint([a.port for a in replaced.values()])
-        return ImportReport(True, False, force, added, plan.matched, plan.conflicts,
-                            list(replaced.values()))
+        return report
 
     def _validate_entry(self, index: int, entry: Allocation) -> Allocation:
         """The entry checked like an allocate request; errors name ``allocations[i].field``."""

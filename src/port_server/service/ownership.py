@@ -11,6 +11,7 @@ from port_server.errors import InvalidInput
 from port_server.models import Actor, Allocation, AuditFilter
 from port_server.service.core import AuditEntries, Reclaimed, ServiceCore
 from port_server.service.validation import duration
+from port_server.store.base import StoreTx
 
 
 class Ownership(ServiceCore):
@@ -18,12 +19,15 @@ class Ownership(ServiceCore):
               ) -> Allocation:
         """Set the allocation's expiry to now + ``ttl`` (also turns a lease-less one into one)."""
         seconds = duration(ttl)
-        with acting(actor, action="renew") as who, self.store.write() as tx:
+        def job(tx: StoreTx) -> Allocation:
             alloc = self._require(tx, alloc_id)
             self.authorize(alloc, who, "renew", force=True)
             now = self.clock()
             return tx.update(alloc_id, {"expires_at": leases.iso_after(now, seconds),
                                         "updated_at": now})
+
+        with acting(actor, action="renew") as who:
+            return self._write(job)
 
     def reap(self, dry_run: bool = False) -> Reclaimed:
         """Release expired and dead-process leases (never protected or lease-less ones).
@@ -37,14 +41,18 @@ class Ownership(ServiceCore):
         ended = [(a, r) for a in candidates if (r := leases.lease_end_reason(a, now))]
         if dry_run or not ended:
             return ended
-        reclaimed: Reclaimed = []
-        with acting("reaper", action="reclaim"), self.store.write() as wtx:
+        def job(wtx: StoreTx) -> Reclaimed:
+            reclaimed: Reclaimed = []
             for alloc, reason in ended:
                 if wtx.get(alloc.id) != alloc:
                     continue
                 with acting(reason=reason):
                     wtx.delete([alloc.id])
                 reclaimed.append((alloc, reason))
+            return reclaimed
+
+        with acting("reaper", action="reclaim"):
+            reclaimed = self._write(job)
         self._forget_hint([a.port for a, _ in reclaimed])
         return reclaimed
 
@@ -52,8 +60,9 @@ class Ownership(ServiceCore):
         """Drop audit entries beyond the configured retention (age and count)."""
         sec = self.settings.security
         cutoff = leases.iso_after(self.clock(), -sec.audit_retention_days * 86400)
-        with self.raw_store.write() as tx:
-            return tx.prune_audit(cutoff, sec.audit_max_entries)
+        # Through the writer like every change; pruning itself is not audited (the
+        # audited tx passes prune_audit straight to the store).
+        return self._write(lambda tx: tx.prune_audit(cutoff, sec.audit_max_entries))
 
     def log(self, flt: AuditFilter | None = None) -> AuditEntries:
         flt = flt or AuditFilter()
