@@ -162,4 +162,6 @@ def info(request: Request) -> JSONResponse:
         "migrations": svc.store.applied_migrations(),
         "ephemeral_range": list(svc.policy.ephemeral) if svc.policy.ephemeral else None,
         "skip_ports": sorted(svc.policy.skip_ports),
+        # Group commits so far: batches, requests, largest batch, faults.
+        "writer": svc.writer.stats.to_dict(),
     })
