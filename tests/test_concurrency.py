@@ -6,8 +6,10 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 from conftest import REPO, ServerProc, make_server
 from port_server.models import AuditFilter
@@ -49,6 +51,23 @@ def crash_round(srv: ServerProc, tmp: Path, tag: str, workers: int, min_records:
     return outs
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_args(request: pytest.FixtureRequest) -> list[str]:
+    """Server flags for each backend: the default SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return []
+    return ["--store", request.getfixturevalue("pg_cluster").new_database()]
+
+
+@pytest.fixture
+def server(tmp_path: Path, store_args: list[str]) -> Iterator[ServerProc]:
+    srv = make_server(tmp_path, store_args).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 def test_32_processes_never_share_a_port(server: ServerProc, tmp_path: Path) -> None:
     outs = [tmp_path / f"w{i}.jsonl" for i in range(32)]
     procs = [spawn(server, f"app{i}", 8, out) for i, out in enumerate(outs)]
@@ -65,8 +84,8 @@ def test_32_processes_never_share_a_port(server: ServerProc, tmp_path: Path) -> 
     assert {(r["id"], r["port"], r["key"]) for r in got} == registry
 
 
-def test_kill_9_loses_no_acknowledged_allocation(tmp_path: Path) -> None:
-    srv = make_server(tmp_path)
+def test_kill_9_loses_no_acknowledged_allocation(tmp_path: Path, store_args: list[str]) -> None:
+    srv = make_server(tmp_path, store_args)
     outs: list[Path] = []
     for round_no in range(10):
         outs += crash_round(srv, tmp_path, f"r{round_no}", 6, 12, 0.05 * (round_no % 4))
@@ -84,11 +103,12 @@ def test_kill_9_loses_no_acknowledged_allocation(tmp_path: Path) -> None:
         srv.stop()
 
 
-def test_kill_9_mid_group_commit_loses_nothing_and_half_applies_nothing(tmp_path: Path) -> None:
+def test_kill_9_mid_group_commit_loses_nothing_and_half_applies_nothing(
+        tmp_path: Path, store_args: list[str]) -> None:
     """8 clients at once make the writer commit several allocations together; killing the
     server while it does loses no acknowledged allocation, and every allocation in the registry
     has exactly its own audit entry (a batch commits whole or not at all)."""
-    srv = make_server(tmp_path)
+    srv = make_server(tmp_path, store_args)
     outs: list[Path] = []
     batches: list[int] = []
 
