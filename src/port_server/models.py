@@ -56,6 +56,10 @@ class Allocation(Record):
     protected: bool = False
     expires_at: str | None = None
     updated_at: str = ""
+    #: An HTTP service: the proxy gives it a name (``integrations.proxy_names``).
+    http: bool = False
+    #: Derived, never stored: where the proxy answers for it (the server fills it in).
+    proxy_url: str = ""
 
     @property
     def key(self) -> str:
@@ -97,6 +101,8 @@ class AllocationRequest(Record):
     expires_at: str | None = None
     #: A lease length (seconds, or text like "2h"); the service turns it into ``expires_at``.
     ttl: float | str | None = None
+    #: A proxy name for it; None: decided by the pool (web, api, monitoring by default).
+    http: bool | None = None
 
 
 class AllocationFilter(Record):

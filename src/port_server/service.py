@@ -25,6 +25,7 @@ from port_server.audit import AuditedStore, acting
 from port_server.errors import (
     ImportConflict,
     InvalidInput,
+    NameTaken,
     NotFound,
     OtherHost,
     PoolExhausted,
@@ -33,6 +34,7 @@ from port_server.errors import (
     ServiceHoldsPort,
 )
 from port_server.import_plan import ImportReport, plan_import
+from port_server.integrations import proxy_names
 from port_server.models import (
     METADATA_FIELDS,
     NAME_RE,
@@ -126,7 +128,10 @@ class RegistryService:
     ) -> None:
         #: Writes through ``self.store`` are audited; ``raw_store`` is the backend itself.
         self.raw_store = store
-        self.store = AuditedStore(store, lambda: self.clock())
+        self.store = AuditedStore(store, lambda: self.clock(), on_commit=self._committed)
+        #: Called (no arguments) after each committed change of allocations: keep them quick,
+        #: they run on the caller's thread (the proxy only sets a flag for its pusher).
+        self.listeners: list[Callable[[], None]] = []
         self.settings = settings
         self.probe: Probe = probe if probe is not None else os_probe  # type: ignore[assignment]
         self.clock = clock
@@ -142,6 +147,18 @@ class RegistryService:
         # store may release ports below a hint; a changed count drops the hints (see
         # _allocate_auto), so a freed low port is handed out again, as with a single server.
         self._releases_seen: int | None = None
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        self.listeners.append(listener)
+
+    def _committed(self) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:  # a listener's fault must not fail a committed change
+                import logging
+
+                logging.getLogger("port_server").exception("change listener failed")
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -221,6 +238,10 @@ class RegistryService:
                         f" release it first (portctl release --id {existing.id}) or omit --port",
                         holder=existing.to_dict())
                 return AllocationResult(existing, created=False)
+            if req.http:
+                self._check_name(tx, Allocation(
+                    id=0, app=req.app, instance=req.instance, service=req.service, port=0,
+                    created_at="", protocol=req.protocol, host=self.host, http=True))
             explicit = bool(req.port)
             alloc = self._allocate_explicit(tx, req) if explicit else self._allocate_auto(tx, req)
         return AllocationResult(alloc, created=True)
@@ -238,7 +259,23 @@ class RegistryService:
             req = replace(req, type=infer_type(req.service, self.type_rules))
         if req.type:
             self.settings.pool(req.type)  # unknown pool -> InvalidInput
-        return req
+        if req.http is not None and not isinstance(req.http, bool):
+            raise InvalidInput("http: must be true or false", field="http")
+        http = proxy_names.is_http(req.type, req.http, self.settings.proxy.http_pools)
+        return req if req.http is http else replace(req, http=http)
+
+    def _check_name(self, tx: StoreTx, alloc: Allocation) -> None:
+        """``alloc``'s proxy name must be DNS-safe and its own (InvalidInput, NameTaken)."""
+        if alloc.protocol != "tcp":
+            return
+        hit = proxy_names.find_collision(alloc, tx.select(AllocationFilter(host=alloc.host)),
+                                         self.host)
+        if hit is not None:
+            name, other = hit
+            raise NameTaken(
+                f"{alloc.key} would answer at {name}, which {other.key} (id={other.id})"
+                " already has; rename one of them, or pass --no-http", name=name,
+                holder=other.to_dict())
 
     def _with_lease(self, req: AllocationRequest, who: Actor) -> AllocationRequest:
         """Owner from the kernel-vouched caller, protection by environment, ttl and pid leases."""
@@ -310,6 +347,9 @@ class RegistryService:
 
     def _insert(self, tx: StoreTx, req: AllocationRequest, port: int,
                 host: str | None = None) -> Allocation:
+        if req.http is None:  # sync's requests: the pool decides
+            req = replace(req, http=proxy_names.is_http(req.type, None,
+                                                        self.settings.proxy.http_pools))
         try:
             return tx.insert(host or self.host, req, port, self.clock())
         except DuplicateKey:  # another process won a race on the same file: report it plainly
@@ -372,7 +412,7 @@ class RegistryService:
 
     def update(self, alloc_id: int, changes: dict[str, Any], force: bool = False,
                actor: Actor | str | None = None) -> Allocation:
-        allowed = set(METADATA_FIELDS) | {"protected", "pid", "command"}
+        allowed = set(METADATA_FIELDS) | {"protected", "pid", "command", "http"}
         unknown = set(changes) - allowed
         if unknown:
             name = sorted(unknown)[0]
@@ -380,9 +420,9 @@ class RegistryService:
                 f"{name}: cannot be updated; updatable: {', '.join(sorted(allowed))}", field=name)
         changes = dict(changes)
         for name, value in changes.items():
-            if name == "protected":
+            if name in ("protected", "http"):
                 if not isinstance(value, bool):
-                    raise InvalidInput("protected: must be true or false", field="protected")
+                    raise InvalidInput(f"{name}: must be true or false", field=name)
             elif name == "pid":
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise InvalidInput("pid: must be a process id, or 0 to clear it", field="pid")
@@ -406,6 +446,8 @@ class RegistryService:
             # allocation itself: protection does not stand in its way; ownership does.
             usage_only = set(changes) <= {"pid", "pid_start", "command"}
             self.authorize(current, who, "update", force or usage_only)
+            if changes.get("http") and not current.http:
+                self._check_name(tx, replace(current, http=True))
             return tx.update(alloc_id, {**changes, "updated_at": self.clock()})
 
     def pool_for(self, name: str) -> Pool:
@@ -535,7 +577,9 @@ class RegistryService:
             app=entry.app, instance=entry.instance, service=entry.service, port=entry.port,
             protocol=entry.protocol, type=entry.type, owner=entry.owner,
             environment=entry.environment, status=entry.status, url=entry.url, note=entry.note,
-            source=entry.source or "import", protected=entry.protected)
+            source=entry.source or "import", protected=entry.protected,
+            http=proxy_names.is_http(entry.type, entry.http or None,
+                                     self.settings.proxy.http_pools))
         try:
             alloc = tx.insert(self.host, req, entry.port, entry.created_at or now)
         except DuplicateKey:
