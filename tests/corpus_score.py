@@ -1,28 +1,30 @@
-"""Score the project scanner against the shared corpus's hand-made labels (../shared/corpus).
+"""Score the project scanner against a corpus of real projects with hand-made labels (the folder
+named by PORT_SERVER_CORPUS, holding labels.tsv and projects/).
 
 A label row is (project, file, port, protocol); rows whose note says ``ambiguous`` are optional:
 finding them is not a false positive, missing them is not a false negative. ``host-network`` rows
 match the scanner's ``network_mode: host`` flag claims; negative projects (port ``-``) expect none.
-Run directly (``python tests/corpus_score.py``) to print every difference.
+Run directly (``PORT_SERVER_CORPUS=... python tests/corpus_score.py``) to print every difference.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+CORPUS_VAR = "PORT_SERVER_CORPUS"
 
 
 def corpus_dir() -> Path:
-    """../shared/corpus beside the repository (a linked worktree: beside the main checkout)."""
-    for base in (REPO.parent, REPO.parent.parent):
-        candidate = base / "shared" / "corpus"
-        if (candidate / "labels.tsv").is_file():
-            return candidate
-    raise FileNotFoundError(f"no shared/corpus/labels.tsv beside {REPO}")
+    """The corpus folder named by PORT_SERVER_CORPUS (.ci/run sets it)."""
+    value = os.environ.get(CORPUS_VAR, "")
+    if not value or not (Path(value) / "labels.tsv").is_file():
+        raise FileNotFoundError(f"set {CORPUS_VAR} to a folder holding labels.tsv and projects/")
+    return Path(value)
 
 
 Key = tuple[str, str, str, str]

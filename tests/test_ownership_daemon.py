@@ -19,12 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ServerProc, make_server
+from conftest import ServerProc, make_server, require_root
 from port_server.client import RegistryClient
-
-IS_ROOT = os.geteuid() == 0
-if not IS_ROOT:
-    print("test_ownership_daemon: the two-OS-user tests need root (useradd); they are skipped")
 
 
 def wait_for(predicate: object, timeout: float = 10.0) -> bool:
@@ -38,8 +34,7 @@ def wait_for(predicate: object, timeout: float = 10.0) -> bool:
 
 @pytest.fixture(scope="module")
 def two_users() -> Iterator[list[pwd.struct_passwd]]:
-    if not IS_ROOT:
-        pytest.skip("creating throwaway OS users needs root (useradd)")
+    require_root("create throwaway OS users (useradd)")
     tag = secrets.token_hex(3)
     names = [f"pst{tag}a", f"pst{tag}b"]
     for name in names:
