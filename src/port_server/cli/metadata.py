@@ -70,11 +70,14 @@ def list_table(allocs: list[Allocation]) -> tuple[tuple[str, ...], list[tuple[An
     shown = [(dest, head) for _, dest, head, _ in METADATA_FLAGS
              if any(getattr(a, dest) for a in allocs)]
     proto = any(a.protocol != "tcp" for a in allocs)
+    path = any(a.path for a in allocs)
     named = any(a.proxy_url for a in allocs)
     headers = ("ID", "PORT", *(("PROTO",) if proto else ()), "APP", "INSTANCE", "SERVICE",
-               *(h for _, h in shown), *(("PROXY URL",) if named else ()), "CREATED")
+               *(h for _, h in shown), *(("PATH",) if path else ()),
+               *(("PROXY URL",) if named else ()), "CREATED")
     rows = [(a.id, a.port, *((a.protocol,) if proto else ()), a.app, a.instance, a.service,
-             *(getattr(a, d) for d, _ in shown), *((a.proxy_url,) if named else ()),
+             *(getattr(a, d) for d, _ in shown), *((a.path,) if path else ()),
+             *((a.proxy_url,) if named else ()),
              a.created_at[:19].replace("T", " "))
             for a in allocs]
     return headers, rows

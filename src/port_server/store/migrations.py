@@ -103,6 +103,12 @@ CREATE TABLE audit_log (
 {_AUDIT_INDEXES}""",
 ))
 
+#: The worktree an allocation was made from (``portctl up``/``prune``); "" for older rows.
+_ALLOCATION_PATH = "ALTER TABLE allocations ADD COLUMN path TEXT NOT NULL DEFAULT ''"
+
+MIGRATIONS.append(Migration(name="allocation_path", sqlite=_ALLOCATION_PATH,
+                            postgres=_ALLOCATION_PATH))
+
 #: Which allocations are HTTP services with a proxy name; the pools that hold HTTP services by
 #: default (web, api, monitoring) start out marked.
 _ALLOCATION_HTTP = """
