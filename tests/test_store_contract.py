@@ -77,14 +77,45 @@ def test_migrations_applied_once_and_recorded(opener: Callable[[], Store]) -> No
     second.check()
 
 
+def test_allocation_path_migration_keeps_older_rows(backend: tuple[str, str]) -> None:
+    """A database from before ``allocation_path`` gets the column; its rows get path ""."""
+    kind, where = backend
+    later = [m for m in MIGRATIONS if m.name == "allocation_path"]
+    MIGRATIONS.remove(later[0])
+    try:
+        _open(kind, where).close()
+    finally:
+        MIGRATIONS.append(later[0])
+    sql = ("INSERT INTO allocations (app, instance, service, port, created_at, host)"
+           " VALUES ('old', 'dev', 'db', 4321, 'then', 'h1')")
+    if kind == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(where) as conn:
+            conn.execute(sql)
+    else:
+        import psycopg
+
+        with psycopg.connect(where, autocommit=True) as conn:
+            conn.execute(sql)
+    store = _open(kind, where)
+    try:
+        assert "allocation_path" in store.applied_migrations()
+        with store.read() as tx:
+            assert [a.path for a in tx.select(AllocationFilter(app="old"))] == [""]
+        assert add(store, "web", 4322, path="/src/wt").path == "/src/wt"
+    finally:
+        store.close()
+
+
 def test_insert_round_trips_every_field(store: Store) -> None:
     alloc = add(store, "web", 4100, type="web", owner="ann", environment="dev", status="up",
                 url="http://x", note="n\tote", source="compose", pid=42, pid_start=12.5,
                 command="npm run dev", protected=True, expires_at="2030-01-01T00:00:00Z",
-                protocol="udp")
+                protocol="udp", path="/home/ann/shop-wt")
     with store.read() as tx:
         got = tx.get(alloc.id)
-    assert got == alloc
+    assert got == alloc and got is not None and got.path == "/home/ann/shop-wt"
     assert got is not None and got.protected is True and got.pid_start == 12.5
     assert got.host == "h1" and got.created_at == NOW and got.updated_at == NOW
     with store.read() as tx:
@@ -352,3 +383,52 @@ def test_audit_log_round_trip_filter_and_prune(store: Store) -> None:
         assert tx.prune_audit("2000-01-01T00:00:00.000000Z", keep=2) == 2
     with store.read() as tx:
         assert [e.alloc_id for e in tx.select_audit(AuditFilter())] == [4, 5]
+
+
+def test_http_flag_round_trips_and_updates(store: Store) -> None:
+    web = add(store, "web", 3001, http=True)
+    api = add(store, "api", 3002)
+    with store.read() as tx:
+        assert tx.get(web.id).http is True  # type: ignore[union-attr]
+        assert tx.get(api.id).http is False  # type: ignore[union-attr]
+    with store.write() as tx:
+        assert tx.update(web.id, {"http": False}).http is False
+
+
+def test_allocation_http_migration_marks_the_http_pools(backend: tuple[str, str]) -> None:
+    """A registry from before the ``http`` field: its web/api/monitoring rows get names."""
+    kind, where = backend
+    before = [m for m in MIGRATIONS if m.name != "allocation_http"]
+    if kind == "sqlite":
+        import sqlite3
+
+        conn: Any = sqlite3.connect(where, isolation_level=None)
+        mark = "?"
+    else:
+        import psycopg
+
+        conn = psycopg.connect(where, autocommit=True)
+        mark = "%s"
+    try:
+        conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY,"
+                     " applied_at TEXT NOT NULL)")
+        for migration in before:
+            for statement in getattr(migration, kind).split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"INSERT INTO schema_migrations VALUES ({mark}, 'then')",
+                         (migration.name,))
+        for port, type_ in ((3001, "web"), (5001, "db"), (9001, "monitoring")):
+            conn.execute("INSERT INTO allocations (app, instance, service, port, created_at,"
+                         f" host, type) VALUES ('a', 'i', {mark}, {mark}, 'then', 'h1', {mark})",
+                         (type_, port, type_))
+    finally:
+        conn.close()
+    store = _open(kind, where)
+    try:
+        assert "allocation_http" in store.applied_migrations()
+        with store.read() as tx:
+            marked = {a.type: a.http for a in tx.select(AllocationFilter(host="h1"))}
+        assert marked == {"web": True, "db": False, "monitoring": True}
+    finally:
+        store.close()

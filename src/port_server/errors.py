@@ -11,12 +11,14 @@ turns the class into an exit code in exactly one place (``cli/__init__.py``).
     │   ├── PayloadTooLarge         413  exit 2  payload_too_large
     │   └── UnsupportedMediaType    415  exit 2  unsupported_media_type
     ├── NotFound                    404  exit 1  not_found
+    │   └── AllocationNotFound      404  exit 1  allocation_not_found
     ├── Conflict                    409  exit 1  conflict
     │   ├── PortAllocated           409  exit 1  port_allocated
     │   ├── PortInUse               409  exit 1  port_in_use
     │   ├── ServiceHoldsPort        409  exit 1  service_holds_port
     │   ├── PoolExhausted           409  exit 1  pool_exhausted
     │   ├── ImportConflict          409  exit 1  import_conflict  (``report``: what and why)
+    │   ├── NameTaken               409  exit 1  name_taken       (two allocations, one proxy name)
     │   └── Protected               409  exit 1  protected
     ├── PermissionDenied            403  exit 1  permission_denied
     │   ├── OtherHost               403  exit 1  other_host
@@ -98,6 +100,11 @@ class NotFound(PortServerError):
     http_status = 404
 
 
+class AllocationNotFound(NotFound):
+    code = "allocation_not_found"
+    short = "allocation not found"
+
+
 class Conflict(PortServerError):
     code = "conflict"
     http_status = 409
@@ -126,6 +133,13 @@ class PoolExhausted(Conflict):
 class ImportConflict(Conflict):
     code = "import_conflict"
     short = "import conflicts with the registry"
+
+
+class NameTaken(Conflict):
+    """Two allocations would answer at the same proxy name (``holder`` names the other)."""
+
+    code = "name_taken"
+    short = "proxy name already taken"
 
 
 class Protected(Conflict):

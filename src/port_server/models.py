@@ -56,6 +56,13 @@ class Allocation(Record):
     protected: bool = False
     expires_at: str | None = None
     updated_at: str = ""
+    #: The worktree (or project folder) the allocation was made from; ``portctl prune`` releases
+    #: allocations whose worktree is gone. "" when not made from a folder.
+    path: str = ""
+    #: An HTTP service: the proxy gives it a name (``integrations.proxy_names``).
+    http: bool = False
+    #: Derived, never stored: where the proxy answers for it (the server fills it in).
+    proxy_url: str = ""
 
     @property
     def key(self) -> str:
@@ -97,6 +104,10 @@ class AllocationRequest(Record):
     expires_at: str | None = None
     #: A lease length (seconds, or text like "2h"); the service turns it into ``expires_at``.
     ttl: float | str | None = None
+    #: The worktree the request comes from (an absolute path), recorded on the allocation.
+    path: str = ""
+    #: A proxy name for it; None: decided by the pool (web, api, monitoring by default).
+    http: bool | None = None
 
 
 class AllocationFilter(Record):

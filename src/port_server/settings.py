@@ -1,6 +1,7 @@
 """Where things live and the defaults: every environment variable and config key, in one place.
 
-Lookup order for each setting: command-line flag > environment variable > config file > default.
+Lookup order for each setting: command-line flag > environment variable > config file > default
+(the listen address: ``address.server_listen``, shared with the client).
 The config file is TOML: ``$PORT_SERVER_HOME/config.toml`` when PORT_SERVER_HOME is set, otherwise
 ``$XDG_CONFIG_HOME/port-server/config.toml`` (``~/.config/port-server/config.toml``).
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from port_server import defaults
+from port_server.address import config_path, server_listen
 from port_server.defaults import (  # noqa: F401  (re-exported: settings is where people look)
     DEFAULT_ADDR,
     DEFAULT_HOST,
@@ -71,13 +73,7 @@ def data_dir_from_env(env: dict[str, str] | None = None) -> Path:
 
 
 def config_path_from_env(env: dict[str, str] | None = None) -> Path:
-    env = dict(os.environ) if env is None else env
-    if env.get("PORT_SERVER_CONFIG"):
-        return Path(env["PORT_SERVER_CONFIG"]).expanduser()
-    if env.get("PORT_SERVER_HOME"):
-        return Path(env["PORT_SERVER_HOME"]).expanduser() / "config.toml"
-    xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
-    return Path(xdg) / "port-server" / "config.toml"
+    return Path(config_path(dict(os.environ) if env is None else env))
 
 
 def parse_range(text: str, what: str) -> tuple[int, int]:
@@ -160,6 +156,56 @@ def security_from_config(table: Any, env: dict[str, str]) -> SecuritySettings:
 
 
 @dataclass(frozen=True)
+class ProxySettings:
+    """The name-based HTTPS front door (config ``[proxy]``; see docs/proxy.md)."""
+
+    #: Ports that need no root and lie outside every default pool (auto-assign never hands
+    #: them out); 443/80 work once Caddy may bind them (see docs/proxy.md).
+    https_port: int = 2443
+    http_port: int = 2080
+    #: HTTPS from Caddy's internal CA; false serves the names over plain HTTP on http_port.
+    https: bool = True
+    #: The service that answers at <instance>.<app>.localhost and <app>.localhost.
+    default_service: str = "web"
+    #: Pools whose allocations get a name unless allocated with --no-http.
+    http_pools: tuple[str, ...] = ("web", "api", "monitoring")
+    #: Also route other hosts' allocations (a team registry), at <s>.<i>.<app>.<host>.localhost.
+    all_hosts: bool = False
+    #: The Caddy program; empty: `caddy` on PATH, else the one the proxy extra installed.
+    caddy: str = ""
+    #: An already running Caddy's admin address to drive instead of starting one
+    #: (e.g. "unix//run/caddy/admin.sock" or "127.0.0.1:2019").
+    admin: str = ""
+
+
+def proxy_from_config(table: Any) -> ProxySettings:
+    """Parse the ``[proxy]`` config table; unknown keys are refused with the key's name."""
+    table = dict(table or {})
+    known = set(ProxySettings.__dataclass_fields__)
+    for key in table:
+        if key not in known:
+            raise InvalidInput(f"config proxy.{key}: unknown key; known:"
+                               f" {', '.join(sorted(known))}", field=f"proxy.{key}")
+    base = ProxySettings()
+    try:
+        out = ProxySettings(
+            https_port=int(table.get("https_port", base.https_port)),
+            http_port=int(table.get("http_port", base.http_port)),
+            https=bool(table.get("https", base.https)),
+            default_service=str(table.get("default_service", base.default_service)),
+            http_pools=tuple(str(p) for p in table.get("http_pools", base.http_pools)),
+            all_hosts=bool(table.get("all_hosts", base.all_hosts)),
+            caddy=str(table.get("caddy", "")), admin=str(table.get("admin", "")))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"config [proxy]: {exc}", field="proxy") from None
+    for name in ("https_port", "http_port"):
+        if not 1 <= getattr(out, name) <= 65535:
+            raise InvalidInput(f"config proxy.{name}: use a port from 1 to 65535",
+                               field=f"proxy.{name}")
+    return out
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     host: str = DEFAULT_HOST
@@ -178,6 +224,8 @@ class Settings:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Ownership, leases, audit and network hardening (issue 8).
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    #: The name-based HTTPS front door (``portctl proxy``).
+    proxy: ProxySettings = field(default_factory=ProxySettings)
 
     @property
     def db_path(self) -> Path:
@@ -242,13 +290,12 @@ def load_settings(
     env = dict(os.environ) if env is None else env
     data_dir = data_dir_from_env(env)
     config = load_config_file(config_path or config_path_from_env(env))
-    listen = str(config.get("listen", ""))
-    host, _, port_s = listen.rpartition(":") if listen else ("", "", "")
+    host, port, _ = server_listen(env, str(config.get("listen", "")))
     skip = config.get("skip_ports")
     settings = Settings(
         data_dir=Path(config.get("data_dir", data_dir)),
-        host=host or DEFAULT_HOST,
-        port=int(port_s) if port_s else DEFAULT_PORT,
+        host=host,
+        port=port,
         store_url=str(env.get("PORT_SERVER_STORE") or config.get("store", "")),
         host_id=str(env.get("PORT_SERVER_HOST_ID") or config.get("host_id")
                     or socket.gethostname()),
@@ -258,7 +305,8 @@ def load_settings(
         log_level=str(config.get("log_level", "info")),
         extra={k: v for k, v in config.items()
                if k not in ("listen", "store", "host_id", "pools", "skip_ports", "log_level",
-                            "data_dir", "security")},
+                            "data_dir", "security", "proxy")},
         security=security_from_config(config.get("security"), env),
+        proxy=proxy_from_config(config.get("proxy")),
     )
     return settings.with_overrides(**overrides)

@@ -54,13 +54,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
         "allocate", help="allocate a port for app/instance/service (idempotent)",
         description="Allocate a host port. Re-running returns the same port. --app defaults to the"
-                    " git repository name (folder name outside git), --instance to the linked"
-                    " worktree's folder or the branch name.")
+                    " git repository name (folder name outside git), --instance to the"
+                    " worktree's folder name (never the branch: a checkout keeps its ports).")
     add_filter_args(p)
     p.add_argument("--port", type=port_arg, help="ask for this exact port (default: auto-assign)")
     p.add_argument("--force", action="store_true",
                    help="register --port even if a running process already has it bound")
     metadata.add_metadata_args(p)
+    metadata.add_http_arg(p)
     from port_server.cli.security import add_lease_args
 
     add_lease_args(p)
@@ -108,11 +109,13 @@ def print_result(result: AllocationResult, as_json: bool) -> None:
         output.emit(f"allocated {describe(result.allocation)}")
     else:
         output.emit(f"already allocated: {describe(result.allocation)}")
+    if result.allocation.proxy_url and not as_json:
+        output.emit(f"url: {result.allocation.proxy_url}")
 
 
 def identity_of(args: argparse.Namespace) -> tuple[str, str, str]:
     """(app, instance, service) from the flags; app/instance default to the git identity."""
-    from port_server.cli.identity import detect
+    from port_server.workflows.identity import detect
 
     if not args.service:
         raise InvalidInput("--service is required (e.g. --service web)", field="service")
