@@ -194,6 +194,8 @@ EnvLookup = Callable[[str, str], str | None]  # (object name, variable) -> value
 class Evaluated:
     value: str | None
     default: bool = False
+    #: The variable of a ``loadEnv`` object the value is read from (``env.VITE_PORT``), if any.
+    variable: str = ""
 
 
 class _Parser:
@@ -213,7 +215,8 @@ class _Parser:
             self.i += 1
             right = self.unary()
             if left.value is None or left.value in ("", "0", "NaN"):
-                left = Evaluated(right.value, right.default or right.value is not None)
+                left = Evaluated(right.value, right.default or right.value is not None,
+                                 left.variable)
         return left
 
     def unary(self) -> Evaluated:
@@ -248,7 +251,8 @@ class _Parser:
         if len(chain) >= 2 and chain[:2] in (["process", "env"], ["import", "meta"]):
             return Evaluated(None)
         if len(chain) == 2:
-            return Evaluated(self.env(chain[0], chain[1]))
+            return Evaluated(self.env(chain[0], chain[1]), variable=chain[1]
+                             if self.env(chain[0], "") is not None else "")
         if len(chain) == 1 and chain[0] in self.config.consts and self.depth < 8:
             return evaluate(self.config.consts[chain[0]], self.config, self.env, self.depth + 1)
         return Evaluated(None)
