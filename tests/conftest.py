@@ -5,11 +5,18 @@
 - ``api``: starlette's TestClient over ``create_app(service, settings)`` (in process).
 - ``server``: a real ``port-server`` subprocess on a free port with a temp data dir.
 - ``portctl``: runs the real ``portctl`` executable against ``server``.
+
+Optional system tools (nginx, Chromium, zsh, fish, PostgreSQL, root...) are asked for with
+``require_tool`` / ``require_root`` / ``require_env_dir``: a missing one skips the test with one
+line naming it and how to get it, and ``PORT_SERVER_TEST_STRICT=1`` (set by ``.ci/run``) turns
+that skip into a failure, so CI runs everything while ``make test`` passes on a bare machine.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +25,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -30,7 +37,65 @@ from port_server.store.sqlite import SQLiteStore
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+STRICT_VAR = "PORT_SERVER_TEST_STRICT"
+#: Every skip for something missing starts with this, so the end-of-run summary can find them.
+MISSING = "missing "
+
+
+def strict() -> bool:
+    return os.environ.get(STRICT_VAR, "") not in ("", "0")
+
+
+def missing(what: str, how: str) -> NoReturn:
+    """Skip (or, in strict mode, fail) for want of ``what``; ``how`` says how to get it."""
+    line = f"{MISSING}{what}: {how}"
+    if strict():
+        pytest.fail(f"{line} ({STRICT_VAR}=1 needs it)", pytrace=False)
+    pytest.skip(line)
+
+
+def require_tool(name: str, how: str, paths: Sequence[str] = ()) -> str:
+    """The path of program ``name`` (on PATH or one of ``paths``), else skip naming ``how``."""
+    found = shutil.which(name) or next((p for p in paths if os.access(p, os.X_OK)), None)
+    if found is None:
+        missing(name, how)
+    return found
+
+
+def require_module(name: str, how: str) -> Any:
+    """An optional Python package, imported, else skip naming ``how`` (e.g. the extra)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(f"Python package {name}", how)
+
+
+def require_root(why: str) -> None:
+    if os.geteuid() != 0:
+        missing("root", f"run the tests as root to {why}")
+
+
+def require_env_dir(var: str, what: str) -> Path:
+    """A data folder named by environment variable ``var`` (``.ci/run`` sets it)."""
+    value = os.environ.get(var, "")
+    if not value or not Path(value).is_dir():
+        missing(what, f"set {var} to its folder")
+    return Path(value)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per missing thing: how many tests it cost and how to get it."""
+    counts: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        reason = reason.removeprefix("Skipped: ")
+        if reason.startswith(MISSING):
+            counts[reason] = counts.get(reason, 0) + 1
+    if counts:
+        terminalreporter.section("skipped: something this machine lacks")
+        for reason, n in sorted(counts.items()):
+            terminalreporter.write_line(f"{n:4d} test(s) {reason}")
+        terminalreporter.write_line(f"{STRICT_VAR}=1 turns these skips into failures.")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -199,8 +264,12 @@ def api(service: RegistryService, settings: Settings) -> Iterator[Any]:
 def pg_cluster() -> Iterator[Any]:
     """One throwaway PostgreSQL cluster for the whole session (initdb + pg_ctl, free port);
     ``pg_cluster.new_database()`` gives each test its own empty database."""
-    from pg_cluster import PgCluster
+    from pg_cluster import PgCluster, pg_bin
 
+    try:
+        pg_bin("initdb")
+    except RuntimeError:
+        missing("PostgreSQL server binaries (initdb, pg_ctl)", "apt-get install postgresql")
     cluster = PgCluster.start()
     try:
         yield cluster

@@ -3,19 +3,15 @@ error log and temp paths all live in a temp dir (Debian's nginx-light; .ci/run i
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from conftest import require_tool
 
 
 def nginx_binary() -> str:
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None)
-    if found is None:
-        pytest.fail("nginx is not installed: apt-get install nginx-light (.ci/run does)")
-    return found
+    return require_tool("nginx", "apt-get install nginx-light",
+                        paths=("/usr/sbin/nginx", "/usr/local/sbin/nginx"))
 
 
 def nginx_t(tmp: Path, snippet: str) -> subprocess.CompletedProcess[str]:
@@ -41,9 +37,7 @@ def nginx_t(tmp: Path, snippet: str) -> subprocess.CompletedProcess[str]:
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.fail("openssl is not installed (needed to make a test certificate)")
+    openssl = require_tool("openssl", "apt-get install openssl")
     cert, key = tmp / "test.crt", tmp / "test.key"
     subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=port-server-test", "-keyout", str(key), "-out", str(cert)],

@@ -6,14 +6,13 @@ bash calls it on <TAB>.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ServerProc
+from conftest import ServerProc, require_tool
 from port_server.cli import build_parser
 from port_server.cli.completion import _options, _subcommands
 
@@ -74,18 +73,14 @@ def test_every_command_and_flag_is_in_every_script(server: ServerProc) -> None:
 
 @pytest.mark.parametrize("shell", ["zsh", "fish"])
 def test_script_parses_in_its_shell(server: ServerProc, shell: str) -> None:
-    exe = shutil.which(shell)
-    if exe is None:
-        pytest.skip(f"{shell} is not installed here; the script's content is checked above")
+    exe = require_tool(shell, f"apt-get install {shell}")
     script = server.portctl("completion", shell).stdout
     r = subprocess.run([exe, "-n"], input=script, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
 
 
 def test_fish_completes_commands_and_names(server: ServerProc, tmp_path: Path) -> None:
-    exe = shutil.which("fish")
-    if exe is None:
-        pytest.skip("fish is not installed here (.ci/run installs it)")
+    exe = require_tool("fish", "apt-get install fish")
     assert server.portctl("allocate", "--app", "fishapp", "--instance", "dev",
                           "--service", "web").returncode == 0
     script = tmp_path / "portctl.fish"

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import ServerProc
+from conftest import ServerProc, require_tool
 from port_server.models import AllocationRequest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -36,14 +36,13 @@ SCREENSHOT_TIMEOUT_MS = 60_000  # a full-page capture on a loaded 2-core machine
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One Chromium per module, on a fresh profile directory."""
-    if not CHROMIUM.exists():
-        pytest.fail("/usr/bin/chromium is missing: apt-get install -y chromium (.ci/run does)")
+    chromium = require_tool("chromium", "apt-get install chromium", paths=(str(CHROMIUM),))
     from playwright.sync_api import sync_playwright
 
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+            str(profile), executable_path=chromium, args=CHROMIUM_ARGS, headless=True,
             viewport=DESKTOP, timeout=30_000)
         try:
             yield context

@@ -1,11 +1,11 @@
-"""Default app/instance names from git: repository, branch, linked worktree."""
+"""Default app/instance names from git: repository, worktree folder (never the branch)."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
-from port_server.cli.identity import detect, sanitize
+from port_server.workflows.identity import detect, sanitize, worktree_root
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -27,9 +27,14 @@ def test_repo_branch_and_worktree(tmp_path: Path) -> None:
     git(repo, "init", "-q", "-b", "feature/auth")
     git(repo, "commit", "-q", "--allow-empty", "-m", "init")
     (repo / "sub").mkdir()
-    assert detect(repo / "sub") == ("shop", "feature-auth")
+    # The main worktree is named after its folder, whatever branch is checked out.
+    assert detect(repo / "sub") == ("shop", "shop")
+    git(repo, "checkout", "-q", "-b", "feature/login-page")
+    assert detect(repo / "sub") == ("shop", "shop")
     git(repo, "worktree", "add", "-q", str(tmp_path / "shop-payments"), "-b", "payments")
     assert detect(tmp_path / "shop-payments") == ("shop", "shop-payments")
+    assert worktree_root(tmp_path / "shop-payments") == str((tmp_path / "shop-payments").resolve())
+    assert worktree_root(repo / "sub") == str(repo.resolve())
 
 
 def test_sanitize() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from conftest import ServerProc, free_port, make_server
+from conftest import ServerProc, free_port, make_server, require_root
 from port_server.models import AllocationRequest, ScanReport
 
 LISTENER = """\
@@ -326,8 +326,8 @@ def test_scan_api_rejects_bad_input(api: Any) -> None:
     assert body["details"] is True
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to another user")
 def test_non_root_sees_hidden_holders_without_failing(spawn: Spawn) -> None:
+    require_root("drop to another user")
     from port_server.scanners import live
 
     _, port = spawn("tcp", "127.0.0.1", "marker-root")

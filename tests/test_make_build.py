@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from conftest import REPO
+from conftest import REPO, require_tool
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_build_leaves_runnable_wrappers(tmp_path: Path) -> None:
+    require_tool("make", "apt-get install make")
     venv = Path(sys.executable).parent.parent
     stamp = tmp_path / "installed"  # newer than pyproject.toml: make reuses the test's venv
     stamp.touch()

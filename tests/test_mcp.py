@@ -6,11 +6,10 @@ import json
 from typing import Any
 
 import anyio
-import pytest
 
-from conftest import BIN, ServerProc, free_port
+from conftest import BIN, ServerProc, free_port, require_module
 
-mcp = pytest.importorskip("mcp", reason="the mcp extra is part of `make venv` (EXTRAS=dev,all)")
+mcp = require_module("mcp", "pip install '.[mcp]' (make test installs it)")
 
 
 async def _session_calls(server: ServerProc, calls: list[tuple[str, dict[str, Any]]]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import missing
 from port_server.errors import InvalidInput, PermissionDenied, Protected
 from port_server.models import Actor, AllocationFilter, AllocationRequest, AuditFilter
 from port_server.service import RegistryService
@@ -26,7 +27,12 @@ def other_users() -> list[pwd.struct_passwd]:
 
 
 USERS = other_users()
-needs_two_users = pytest.mark.skipif(len(USERS) < 2, reason="needs two non-root users in passwd")
+
+
+@pytest.fixture
+def needs_two_users() -> None:
+    if len(USERS) < 2:
+        missing("two non-root users in /etc/passwd", "useradd two users (any names)")
 
 
 def as_user(u: pwd.struct_passwd) -> Actor:
@@ -42,7 +48,7 @@ def svc(tmp_path: Path, settings: Settings) -> RegistryService:
     return RegistryService(SQLiteStore(tmp_path / "own.db"), settings)
 
 
-@needs_two_users
+@pytest.mark.usefixtures("needs_two_users")
 def test_owner_defaults_to_the_callers_user_name(svc: RegistryService) -> None:
     alice = USERS[0]
     alloc = svc.allocate(req("web"), actor=as_user(alice)).allocation
@@ -53,7 +59,7 @@ def test_owner_defaults_to_the_callers_user_name(svc: RegistryService) -> None:
     assert svc.allocate(req("api")).allocation.owner == ""
 
 
-@needs_two_users
+@pytest.mark.usefixtures("needs_two_users")
 def test_another_user_may_not_release_or_update(svc: RegistryService) -> None:
     alice, bob = USERS
     alloc = svc.allocate(req("web"), actor=as_user(alice)).allocation
@@ -73,7 +79,7 @@ def test_another_user_may_not_release_or_update(svc: RegistryService) -> None:
     assert svc.release_id(alloc.id, actor=Actor("root", uid=0, via="unix")).id == alloc.id
 
 
-@needs_two_users
+@pytest.mark.usefixtures("needs_two_users")
 def test_admin_group_members_may_change_anything(tmp_path: Path, settings: Settings) -> None:
     alice, bob = USERS
     group = __import__("grp").getgrgid(bob.pw_gid).gr_name  # bob's primary group

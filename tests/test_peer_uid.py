@@ -7,14 +7,14 @@ import socket
 
 import pytest
 
+from conftest import require_root
 from port_server.scanners.sock_diag import connection_uid
 from port_server.server.peer import tcp_peer_uid
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 def test_uid_of_a_connection_from_another_user(host: str) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to connect as another uid (nobody)")
+    require_root("connect as another uid (nobody)")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as listener:
         listener.bind((host, 0))

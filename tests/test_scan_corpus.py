@@ -1,4 +1,4 @@
-"""The scanner against the shared corpus of real projects (../shared/corpus, labels.tsv).
+"""The scanner against a corpus of real projects (the folder named by PORT_SERVER_CORPUS).
 
 Precision and recall over (project, file, port, protocol), ``ambiguous`` rows optional; see
 corpus_score.py, which also prints every difference when run directly.
@@ -6,20 +6,30 @@ corpus_score.py, which also prints every difference when run directly.
 
 from __future__ import annotations
 
-from corpus_score import corpus_dir, score_corpus
+from pathlib import Path
+
+import pytest
+
+from conftest import require_env_dir
+from corpus_score import CORPUS_VAR, score_corpus
 from port_server.scanners.project import scan_project
 
 
-def test_corpus_precision_and_recall() -> None:
-    score = score_corpus()
+@pytest.fixture
+def corpus() -> Path:
+    return require_env_dir(CORPUS_VAR, "the labelled corpus of real projects")
+
+
+def test_corpus_precision_and_recall(corpus: Path) -> None:
+    score = score_corpus(corpus)
     assert len(score.required) > 150  # the labels were read
     assert score.false_positives == set()
     assert score.false_negatives == set()
     assert score.precision == 1.0 and score.recall == 1.0
 
 
-def test_corpus_scans_without_problems() -> None:
-    projects = sorted((corpus_dir() / "projects").iterdir())
+def test_corpus_scans_without_problems(corpus: Path) -> None:
+    projects = sorted((corpus / "projects").iterdir())
     assert len(projects) > 30
     for project in projects:
         result = scan_project(project, environ={})

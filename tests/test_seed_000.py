@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import ServerProc
+from conftest import ServerProc, require_tool
 
-needs_jq = pytest.mark.skipif(shutil.which("jq") is None,
-                              reason="jq is not installed (.ci/run installs it)")
+
+@pytest.fixture
+def needs_jq() -> None:
+    require_tool("jq", "apt-get install jq")
 
 
 def sh(server: ServerProc, script: str) -> subprocess.CompletedProcess[str]:
@@ -20,7 +21,7 @@ def sh(server: ServerProc, script: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
-@needs_jq
+@pytest.mark.usefixtures("needs_jq")
 def test_multi_service_allocation_and_env_file(server: ServerProc) -> None:
     r = sh(server, """set -e
 portctl allocate --app myapp --instance dev --service postgres

@@ -77,14 +77,45 @@ def test_migrations_applied_once_and_recorded(opener: Callable[[], Store]) -> No
     second.check()
 
 
+def test_allocation_path_migration_keeps_older_rows(backend: tuple[str, str]) -> None:
+    """A database from before ``allocation_path`` gets the column; its rows get path ""."""
+    kind, where = backend
+    later = [m for m in MIGRATIONS if m.name == "allocation_path"]
+    MIGRATIONS.remove(later[0])
+    try:
+        _open(kind, where).close()
+    finally:
+        MIGRATIONS.append(later[0])
+    sql = ("INSERT INTO allocations (app, instance, service, port, created_at, host)"
+           " VALUES ('old', 'dev', 'db', 4321, 'then', 'h1')")
+    if kind == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(where) as conn:
+            conn.execute(sql)
+    else:
+        import psycopg
+
+        with psycopg.connect(where, autocommit=True) as conn:
+            conn.execute(sql)
+    store = _open(kind, where)
+    try:
+        assert "allocation_path" in store.applied_migrations()
+        with store.read() as tx:
+            assert [a.path for a in tx.select(AllocationFilter(app="old"))] == [""]
+        assert add(store, "web", 4322, path="/src/wt").path == "/src/wt"
+    finally:
+        store.close()
+
+
 def test_insert_round_trips_every_field(store: Store) -> None:
     alloc = add(store, "web", 4100, type="web", owner="ann", environment="dev", status="up",
                 url="http://x", note="n\tote", source="compose", pid=42, pid_start=12.5,
                 command="npm run dev", protected=True, expires_at="2030-01-01T00:00:00Z",
-                protocol="udp")
+                protocol="udp", path="/home/ann/shop-wt")
     with store.read() as tx:
         got = tx.get(alloc.id)
-    assert got == alloc
+    assert got == alloc and got is not None and got.path == "/home/ann/shop-wt"
     assert got is not None and got.protected is True and got.pid_start == 12.5
     assert got.host == "h1" and got.created_at == NOW and got.updated_at == NOW
     with store.read() as tx:

@@ -56,6 +56,9 @@ class Allocation(Record):
     protected: bool = False
     expires_at: str | None = None
     updated_at: str = ""
+    #: The worktree (or project folder) the allocation was made from; ``portctl prune`` releases
+    #: allocations whose worktree is gone. "" when not made from a folder.
+    path: str = ""
 
     @property
     def key(self) -> str:
@@ -97,6 +100,8 @@ class AllocationRequest(Record):
     expires_at: str | None = None
     #: A lease length (seconds, or text like "2h"); the service turns it into ``expires_at``.
     ttl: float | str | None = None
+    #: The worktree the request comes from (an absolute path), recorded on the allocation.
+    path: str = ""
 
 
 class AllocationFilter(Record):
@@ -205,7 +210,10 @@ class PortClaim(Record):
     """A host port that a project file declares (compose, npm script, .env, Makefile, script).
 
     ``host_port`` is None when the declaration names a variable with no value and no default
-    (then ``resolved`` is False). ``kind`` is one of compose|npm|env|make|script.
+    (then ``resolved`` is False). ``kind`` names the file kind (``scanners.KINDS``: compose, npm,
+    env, make, script, devcontainer, procfile, vite, spring, just...); the newer scanners put the
+    key that sets the port in ``extra["source"]`` and mark a placeholder's default with
+    ``extra["default"]``.
     """
 
     file: str

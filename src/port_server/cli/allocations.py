@@ -54,8 +54,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
         "allocate", help="allocate a port for app/instance/service (idempotent)",
         description="Allocate a host port. Re-running returns the same port. --app defaults to the"
-                    " git repository name (folder name outside git), --instance to the linked"
-                    " worktree's folder or the branch name.")
+                    " git repository name (folder name outside git), --instance to the"
+                    " worktree's folder name (never the branch: a checkout keeps its ports).")
     add_filter_args(p)
     p.add_argument("--port", type=port_arg, help="ask for this exact port (default: auto-assign)")
     p.add_argument("--force", action="store_true",
@@ -112,7 +112,7 @@ def print_result(result: AllocationResult, as_json: bool) -> None:
 
 def identity_of(args: argparse.Namespace) -> tuple[str, str, str]:
     """(app, instance, service) from the flags; app/instance default to the git identity."""
-    from port_server.cli.identity import detect
+    from port_server.workflows.identity import detect
 
     if not args.service:
         raise InvalidInput("--service is required (e.g. --service web)", field="service")

@@ -61,10 +61,12 @@ def list_table(allocs: list[Allocation]) -> tuple[tuple[str, ...], list[tuple[An
     shown = [(dest, head) for _, dest, head, _ in METADATA_FLAGS
              if any(getattr(a, dest) for a in allocs)]
     proto = any(a.protocol != "tcp" for a in allocs)
+    path = any(a.path for a in allocs)
     headers = ("ID", "PORT", *(("PROTO",) if proto else ()), "APP", "INSTANCE", "SERVICE",
-               *(h for _, h in shown), "CREATED")
+               *(h for _, h in shown), *(("PATH",) if path else ()), "CREATED")
     rows = [(a.id, a.port, *((a.protocol,) if proto else ()), a.app, a.instance, a.service,
-             *(getattr(a, d) for d, _ in shown), a.created_at[:19].replace("T", " "))
+             *(getattr(a, d) for d, _ in shown), *((a.path,) if path else ()),
+             a.created_at[:19].replace("T", " "))
             for a in allocs]
     return headers, rows
 

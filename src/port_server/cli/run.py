@@ -39,13 +39,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                     " in $PORT (or --env-var) and in {port} placeholders of its arguments, record"
                     " the child's pid and command on the allocation while it runs, pass signals"
                     " on, and exit with the child's exit code.",
-        epilog="example: portctl run --service web --ephemeral -- python -m http.server {port}")
+        epilog="example: portctl run --service web --ephemeral -- python -m http.server {port}."
+               " Tools that ignore $PORT (vite, astro, ng serve, storybook, expo, rails,"
+               " manage.py runserver, flask, uvicorn, gunicorn, hugo, jekyll, mkdocs, php -S,"
+               " http.server...) get the port as they expect it unless the command has {port}"
+               " or a port option; see docs/worktrees.md.")
     add_filter_args(p)
     p.add_argument("--type", default="", help="pool to auto-assign from (e.g. web, api)")
     p.add_argument("--env-var", default="PORT", metavar="NAME",
                    help="environment variable that carries the port (default PORT)")
     p.add_argument("--ephemeral", action="store_true",
                    help="release the port when the command ends (also when it is killed)")
+    p.add_argument("--framework", metavar="NAME",
+                   help="pass the port the way this tool expects (default: recognised from the"
+                        " command, e.g. vite gets --port N --strictPort); none: only $PORT")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...",
                    help="the command to run, after --")
     p.set_defaults(func=cmd_run)
@@ -103,11 +110,18 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     if not re.match(ENV_VAR, args.env_var):
         raise InvalidInput(f"--env-var: {args.env_var!r} is not a variable name; use letters,"
                            " digits and _ (e.g. PORT)", field="env_var")
+    from pathlib import Path
+
+    from port_server.cli.run_args import port_argv
+
+    cmd, note = port_argv(cmd, args.framework, Path.cwd())
     app, instance, service = identity_of(args)
     result = ctx.client.allocate(AllocationRequest(
         app=app, instance=instance, service=service, type=args.type, source="run"))
     alloc = result.allocation
     argv = substitute(cmd, alloc.port)
+    if note:
+        output.info(f"portctl run: {note.replace('{port}', str(alloc.port))}")
     env = {**os.environ, args.env_var: str(alloc.port)}
     output.info(f"portctl run: {describe(alloc)}: {shlex.join(argv)}")
     try:

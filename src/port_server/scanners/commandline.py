@@ -41,11 +41,12 @@ WRAPPERS = _words("sudo env nohup time exec command npx bunx pnpx yarn pnpm npm 
 DOCKER_LIKE = _words("docker podman nerdctl finch")
 BIND_TOOLS = _words("gunicorn hypercorn daphne waitress-serve granian")
 HOST_FLAGS = _words("--host -H --hostname -a --address --bind-address --ip")
-PORT_FLAGS = _words("--port -p --http-port --server.port --listen-port")
+PORT_FLAGS = _words("--port -p --http-port --server.port --listen-port -port")
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _HOSTPORT = re.compile(r"^(?:(?:[a-z]+://)?(\[[0-9a-fA-F:.]+\]|[\w.-]*):)?(\d{1,5})/?$")
 _SEPARATORS = _words("&& || ; | & ( ) ;; |& $ ` >& <& > < >> 2> 1> &>")
 _PRE_SPLIT = re.compile(r"\$\(|`")
+_DOCKER_SHORT_P = re.compile(r"^-[dit]+p$")
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,8 @@ def _docker_ports(args: list[str], tool: str) -> list[CommandPort]:
             value, i = arg.split("=", 1)[1], i + 1
         elif arg.startswith("-p") and len(arg) > 2 and arg[2].isdigit():
             value, i = arg[2:], i + 1
+        elif _DOCKER_SHORT_P.match(arg):  # -dp 8080:80: boolean short flags, then -p
+            value, i = (args[i + 1] if i + 1 < len(args) else None), i + 2
         else:
             i += 1
         if value is None or UNRESOLVED in value:

@@ -44,7 +44,7 @@ def scan_compose(src: SourceFile) -> list[PortClaim]:
         raise ScanError("not a compose file: the top level is not a mapping")
     budget = yn.Budget()
     top = yn.mapping(root, budget)
-    services = _services(top, budget)
+    services = services_of(top, budget)
     claims: list[PortClaim] = []
     errors: list[str] = []
     for name in services:
@@ -54,7 +54,8 @@ def scan_compose(src: SourceFile) -> list[PortClaim]:
     return claims
 
 
-def _services(top: dict[str, Any], budget: yn.Budget) -> dict[str, dict[str, Any]]:
+def services_of(top: dict[str, Any], budget: yn.Budget) -> dict[str, dict[str, Any]]:
+    """Service name -> its mapping of value nodes (version-1 files: services at the top)."""
     if "services" in top:
         raw = yn.mapping(top["services"], budget)
     else:  # version 1 files: services at the top level

@@ -1,5 +1,7 @@
 """Compose-style variable interpolation: ``$VAR``, ``${VAR}``, ``${VAR:-d}``, ``${VAR-d}``,
-``${VAR:?err}``, ``${VAR?err}``, ``${VAR:+alt}``, ``${VAR+alt}`` and ``$$``, as compose-go does it.
+``${VAR:?err}``, ``${VAR?err}``, ``${VAR:+alt}``, ``${VAR+alt}`` and ``$$``, as compose-go does it,
+plus the shell's ``${VAR:=d}``/``${VAR=d}`` (Procfiles and task runners use them; for a value
+they read as ``:-``/``-``).
 
 Defaults may themselves hold variables (``${A:-${B:-80}}``). A variable that has no value and no
 default is not guessed: the result records its name in ``missing`` and, where it stood, a marker
@@ -89,7 +91,7 @@ def _braced(text: str, pos: int, env: Mapping[str, str], missing: list[str],
     name = m.group(0)
     pos = m.end()
     op = ""
-    for candidate in (":-", ":?", ":+", "-", "?", "+"):
+    for candidate in (":-", ":=", ":?", ":+", "-", "=", "?", "+"):
         if text.startswith(candidate, pos):
             op = candidate
             pos += len(candidate)
@@ -101,8 +103,8 @@ def _braced(text: str, pos: int, env: Mapping[str, str], missing: list[str],
     value = env.get(name)
     is_set = value is not None
     is_nonempty = bool(value)
-    if op in (":-", "-"):
-        use_default = not is_nonempty if op == ":-" else not is_set
+    if op in (":-", "-", ":=", "="):  # the shell's assign-default reads the same here
+        use_default = not is_nonempty if op in (":-", ":=") else not is_set
         if use_default:
             missing.extend(arg_missing)
             return arg, pos

@@ -10,7 +10,7 @@ parse error, and the scan goes on.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from port_server.scanners import SCANNERS, gitignore
 from port_server.scanners.base import ScanError, Scanner, SourceFile
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
+#: How many other files (``SourceFile.read``) one scan may open, beside the walk's own.
+MAX_READS = 256
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", "node_modules", "vendor", "bower_components", ".venv", "venv",
     "virtualenv", ".virtualenv", ".tox", ".nox", "__pycache__", ".mypy_cache", ".pytest_cache",
@@ -57,6 +59,7 @@ def scan_project(root: Path | str, environ: Mapping[str, str] | None = None,
     env = dict(os.environ if environ is None else environ)
     result = ScanResult()
     dotenv_cache: dict[str, dict[str, str] | None] = {}
+    read = _project_reader(top)
     for rel, path_text in _walk(top, result):
         result.files_seen += 1
         matching = [s for s in scanners if s.matches(rel)]
@@ -73,7 +76,7 @@ def scan_project(root: Path | str, environ: Mapping[str, str] | None = None,
                 dotenv = _nearest_dotenv(top, path.parent, dotenv_cache)
                 variables = {**dotenv, **env}
             try:
-                result.claims.extend(scanner.scan(SourceFile(rel, text, variables, dotenv)))
+                result.claims.extend(scanner.scan(SourceFile(rel, text, variables, dotenv, read)))
             except ScanError as exc:
                 result.claims.extend(exc.claims)
                 result.problems.append(ScanProblem(rel, str(exc)))
@@ -103,6 +106,31 @@ def _nearest_dotenv(top: Path, folder: Path, cache: dict[str, dict[str, str] | N
         if folder == top or top not in folder.parents:
             return {}
         folder = folder.parent
+
+
+def _project_reader(top: Path) -> Callable[[str], str | None]:
+    """``SourceFile.read``: another file of the project by relative path, at most
+    ``MAX_READS`` of them, none over the size limit, none reached through a symlink."""
+    cache: dict[str, str | None] = {}
+
+    def read(rel: str) -> str | None:
+        if rel in cache:
+            return cache[rel]
+        cache[rel] = None
+        parts = rel.split("/")
+        if len(cache) > MAX_READS or rel.startswith("/") or ".." in parts:
+            return None
+        path = top.joinpath(*parts)
+        try:
+            if any(p.is_symlink() for p in (path, *path.parents) if top in p.parents) or \
+                    not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+                return None
+            cache[rel] = path.read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            return None
+        return cache[rel]
+
+    return read
 
 
 def _read(path: Path, rel: str, result: ScanResult) -> str | None:

@@ -73,7 +73,7 @@ async def allocate(request: Request, body: schemas.AllocateBody) -> JSONResponse
         protocol=body.protocol, force=body.force, type=body.type, owner=body.owner,
         environment=body.environment, status=body.status, url=body.url, note=body.note,
         source=body.source, pid=body.pid, command=body.command, protected=body.protected,
-        ttl=body.ttl)
+        ttl=body.ttl, path=body.path)
     result = await call_service(request, service_of(request).allocate, req)
     data = result.allocation.to_dict()
     data["created"] = result.created

@@ -40,6 +40,9 @@ class AllocateBody(_Body):
     ttl: float | str | None = Field(
         default=None, description="lease: seconds or a duration like 90s, 15m, 2h, 7d; the"
                                   " allocation is released when it expires")
+    path: str = Field(default="", max_length=4096,
+                      description="the worktree the allocation is made from (portctl up); prune"
+                                  " releases it once that worktree is gone")
 
 
 class ReleaseBody(_Body):
@@ -65,6 +68,8 @@ class UpdateBody(_Body):
                             description="process using the port; 0 clears it (portctl run)")
     command: str | None = Field(default=None, max_length=2048,
                                 description="command line using the port (portctl run)")
+    path: str | None = Field(default=None, max_length=4096,
+                             description="the worktree the allocation belongs to")
     force: bool | None = Field(default=None, description="update a protected allocation")
 
 
@@ -90,6 +95,7 @@ class AllocationOut(BaseModel):
     protected: bool = False
     expires_at: str | None = None
     updated_at: str = ""
+    path: str = ""
 
 
 class ProcessOut(BaseModel):

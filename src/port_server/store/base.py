@@ -22,13 +22,13 @@ from port_server.models import (
 ALLOCATION_COLUMNS = (
     "id", "app", "instance", "service", "port", "created_at", "protocol", "host", "type", "owner",
     "environment", "status", "url", "note", "source", "pid", "pid_start", "command", "protected",
-    "expires_at", "updated_at",
+    "expires_at", "updated_at", "path",
 )
 
 #: Columns ``update`` may change.
 UPDATABLE_COLUMNS = frozenset({
     "type", "owner", "environment", "status", "url", "note", "source", "pid", "pid_start",
-    "command", "protected", "expires_at", "updated_at",
+    "command", "protected", "expires_at", "updated_at", "path",
 })
 
 #: Adds the deleted rows to their hosts' release counts (run before the DELETE; ``{ids}`` is the

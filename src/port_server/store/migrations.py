@@ -102,3 +102,9 @@ CREATE TABLE audit_log (
     id BIGSERIAL PRIMARY KEY,{_AUDIT_COLUMNS});
 {_AUDIT_INDEXES}""",
 ))
+
+#: The worktree an allocation was made from (``portctl up``/``prune``); "" for older rows.
+_ALLOCATION_PATH = "ALTER TABLE allocations ADD COLUMN path TEXT NOT NULL DEFAULT ''"
+
+MIGRATIONS.append(Migration(name="allocation_path", sqlite=_ALLOCATION_PATH,
+                            postgres=_ALLOCATION_PATH))

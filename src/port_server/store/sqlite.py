@@ -140,6 +140,7 @@ class SQLiteTx:
             "url": req.url, "note": req.note, "source": req.source, "pid": req.pid,
             "pid_start": req.pid_start, "command": req.command,
             "protected": int(req.protected), "expires_at": req.expires_at, "updated_at": now,
+            "path": req.path,
         }
         alloc_id = self._insert_row(values)
         return Allocation(id=alloc_id, **{**values, "protected": req.protected})

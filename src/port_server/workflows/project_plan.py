@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from port_server.cli.identity import sanitize
 from port_server.models import PortClaim
+from port_server.workflows.identity import sanitize
 
 #: Default container ports of well-known images, for `compose-ports`.
 KNOWN_CONTAINER_PORTS: dict[str, int] = {
@@ -64,9 +64,10 @@ def plan(claims: Iterable[PortClaim]) -> list[PlannedPort]:
     """One entry per distinct (host port, protocol), first claim first (compose before npm,
     make, scripts and .env, which often restate a compose port); names disambiguated when one
     service has several ports: ``service-<container port or host port>[-udp]``."""
-    order = {"compose": 0, "npm": 1, "make": 2, "script": 3, "env": 4}
+    order = {"compose": 0, "npm": 1, "make": 2, "script": 3, "env": 9}
+    # Config files (devcontainer, Procfile, vite, spring...) name a port before a .env restates it.
     usable = sorted((c for c in claims if c.host_port is not None and not c.network_mode_host),
-                    key=lambda c: (order.get(c.kind, 9), c.file, c.line))
+                    key=lambda c: (order.get(c.kind, 4), c.file, c.line))
     groups: dict[tuple[int, str], list[PortClaim]] = {}
     for claim in usable:
         assert claim.host_port is not None

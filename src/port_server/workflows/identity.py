@@ -1,7 +1,9 @@
 """Default app and instance names from the working directory, read from .git files (no subprocess).
 
 app: the repository's name (for a linked worktree, the main repository's), else the folder name.
-instance: a linked worktree's folder name, else the checked-out branch, else "default".
+instance: the worktree's folder name, for the main worktree and linked ones alike, so that a
+``git checkout`` never changes it (ports, containers and volumes stay with the folder); outside
+git, "default". ``worktree_root`` is the folder allocations record as their ``path``.
 Uses os.path rather than pathlib: this runs on portctl's fast path.
 """
 
@@ -37,17 +39,6 @@ def _git_dir(top: str) -> str:
     return dot_git
 
 
-def _branch(git_dir: str) -> str | None:
-    try:
-        with open(os.path.join(git_dir, "HEAD")) as fh:
-            head = fh.read().strip()
-    except OSError:
-        return None
-    if head.startswith("ref: refs/heads/"):
-        return head[len("ref: refs/heads/"):]
-    return None
-
-
 def detect(cwd: str | os.PathLike[str] | None = None) -> tuple[str, str]:
     """(app, instance) for the directory ``cwd`` (default: the current one)."""
     here = os.path.realpath(os.fspath(cwd) if cwd is not None else os.getcwd())
@@ -59,5 +50,10 @@ def detect(cwd: str | os.PathLike[str] | None = None) -> tuple[str, str]:
     if os.path.basename(parent) == "worktrees":  # <main>/.git/worktrees/<name>
         main_top = os.path.dirname(os.path.dirname(parent))
         return sanitize(os.path.basename(main_top)), sanitize(os.path.basename(top))
-    branch = _branch(git_dir)
-    return sanitize(os.path.basename(top)), sanitize(branch) if branch else "default"
+    return sanitize(os.path.basename(top)), sanitize(os.path.basename(top))
+
+
+def worktree_root(cwd: str | os.PathLike[str] | None = None) -> str:
+    """The worktree folder ``cwd`` is in (the folder itself outside git), as a real path."""
+    here = os.path.realpath(os.fspath(cwd) if cwd is not None else os.getcwd())
+    return find_git(here) or here

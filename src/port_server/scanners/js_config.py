@@ -1,0 +1,261 @@
+"""A tolerant reader for JavaScript/TypeScript config files: where ``port`` is set, never run.
+
+The file is tokenized (strings, template literals, comments, regular expressions) and walked with
+a stack of brackets, so each ``port:`` property knows the keys of the objects around it
+(``server``, ``preview``, ``devServer``...). A property whose value is a name (``server:
+serverOptions``) follows that name's ``const`` object; ``config.devServer.port = 3000`` counts as a
+property too. ``Evaluated`` values understand numbers, digit strings, ``Number()``/``parseInt()``,
+``a || b`` / ``a ?? b`` (the right side is a default), ``process.env.X`` (unset: the process
+environment is never read), names bound to vite's ``loadEnv(...)`` (read from the .env files the
+caller passes) and ``const`` names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z))
+  | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`)
+  | (?P<number>\d[\d_]*(?:\.\d+)?)
+  | (?P<name>[A-Za-z_$][\w$]*)
+  | (?P<punct>=>|\?\?|\|\||&&|\.\.\.|\?\.|===?|!==?|[{}()\[\],:;.=+\-*/%!?<>&|^~@#])
+  | (?P<other>.)
+""", re.VERBOSE | re.DOTALL)
+_REGEX = re.compile(r"/(?:[^/\\\n\[]|\\.|\[(?:[^\]\\\n]|\\.)*\])+/[a-z]*")
+_REGEX_AFTER = frozenset(["(", ",", "=", ":", "[", "!", "&", "|", "?", "{", "}", ";", "=>",
+                          "return", "typeof"])
+MAX_TOKENS = 200_000
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    line: int
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    line = 1
+    while pos < len(text) and len(tokens) < MAX_TOKENS:
+        if text[pos] == "/" and (not tokens or tokens[-1].text in _REGEX_AFTER) and (
+                m := _REGEX.match(text, pos)):
+            tokens.append(Token("regex", m.group(0), line))
+        else:
+            m = _TOKEN.match(text, pos)
+            assert m is not None  # the "other" group matches any character
+            kind = m.lastgroup or "other"
+            if kind not in ("space", "comment"):
+                tokens.append(Token(kind, m.group(0), line))
+        line += m.group(0).count("\n")
+        pos = m.end()
+    return tokens
+
+
+@dataclass
+class Property:
+    """``port: <value>`` (or ``a.b.port = <value>``): the enclosing keys, its value's tokens."""
+
+    path: tuple[str, ...]
+    line: int
+    value: list[Token]
+    siblings: dict[str, list[Token]] = field(default_factory=dict)
+
+
+@dataclass
+class _Frame:
+    kind: str
+    path: tuple[str, ...]
+    pending: str = ""
+    props: dict[str, list[Token]] = field(default_factory=dict)
+
+
+@dataclass
+class Config:
+    ports: list[Property]
+    #: ``const name = <tokens>`` at any level (the first binding wins).
+    consts: dict[str, list[Token]]
+    #: key path -> the const name its value refers to (``server: serverOptions``).
+    aliases: dict[tuple[str, ...], str]
+
+
+def read_config(text: str, key: str = "port") -> Config:
+    tokens = tokenize(text)
+    stack = [_Frame("root", ())]
+    ports: list[Property] = []
+    consts: dict[str, list[Token]] = {}
+    aliases: dict[tuple[str, ...], str] = {}
+    for i, tok in enumerate(tokens):
+        top = stack[-1]
+        prev = tokens[i - 1].text if i else ""
+        nxt = tokens[i + 1].text if i + 1 < len(tokens) else ""
+        if tok.text in ("{", "(", "["):
+            path = top.path + ((top.pending,) if top.pending and top.kind in ("{", "root")
+                               else ())
+            stack.append(_Frame(tok.text, path))
+        elif tok.text in ("}", ")", "]"):
+            if len(stack) > 1:
+                stack.pop()
+            stack[-1].pending = "" if stack[-1].kind == "root" else stack[-1].pending
+        elif tok.text == "," and top.kind == "{":
+            top.pending = ""
+        elif nxt == ":" and top.kind == "{" and prev in ("{", ",") and tok.kind in (
+                "name", "string", "number"):
+            name = tok.text.strip("'\"`")
+            top.pending = name
+            value = _value(tokens, i + 2)
+            top.props[name] = value
+            if name == key:
+                ports.append(Property(top.path, tok.line, value, top.props))
+            elif len(value) == 1 and value[0].kind == "name":
+                aliases[(*top.path, name)] = value[0].text
+        elif tok.kind == "name" and nxt in ("=", ":") and prev in ("const", "let", "var"):
+            start = _after_type(tokens, i + 1)  # const name: Type = value (TypeScript)
+            if start is not None:
+                consts.setdefault(tok.text, _value(tokens, start))
+                top.pending = "=" + tok.text
+        elif tok.text == "=" and prev == key and i >= 3 and tokens[i - 2].text == ".":
+            chain = _member_chain(tokens, i - 1)
+            ports.append(Property(top.path + chain, tok.line, _value(tokens, i + 1)))
+        elif tok.text == "=" and prev and tokens[i - 1].kind == "name" and i >= 2 and \
+                tokens[i - 2].text == "." and nxt == "{":
+            top.pending = prev  # config.devServer = { ... }
+    return Config(ports, consts, aliases)
+
+
+def _after_type(tokens: list[Token], i: int) -> int | None:
+    """The index after the ``=`` of a declaration whose name ends at ``i`` (past a type)."""
+    depth = 0
+    for j in range(i, min(len(tokens), i + 200)):
+        text = tokens[j].text
+        if text in ("(", "[", "{", "<"):
+            depth += 1
+        elif text in (")", "]", "}", ">"):
+            depth -= 1
+        elif text == "=" and depth <= 0:
+            return j + 1
+        elif text == ";" or depth < 0:
+            return None
+    return None
+
+
+def _member_chain(tokens: list[Token], end: int) -> tuple[str, ...]:
+    """The names before ``tokens[end]`` in ``a.b.c.port`` -> ('b', 'c') (the base is dropped)."""
+    names: list[str] = []
+    j = end - 1
+    while j >= 1 and tokens[j].text == "." and tokens[j - 1].kind == "name":
+        names.append(tokens[j - 1].text)
+        j -= 2
+    return tuple(reversed(names[:-1] if len(names) > 1 else names))
+
+
+def _value(tokens: list[Token], start: int) -> list[Token]:
+    """Tokens of one expression: up to a ``,`` ``;`` or closing bracket at its own level."""
+    depth = 0
+    out: list[Token] = []
+    for tok in tokens[start:start + 400]:
+        if tok.text in ("(", "[", "{"):
+            depth += 1
+        elif tok.text in (")", "]", "}"):
+            if depth == 0:
+                break
+            depth -= 1
+        elif tok.text in (",", ";") and depth == 0:
+            break
+        out.append(tok)
+    return out
+
+
+# -- evaluation ------------------------------------------------------------------------------
+
+EnvLookup = Callable[[str, str], str | None]  # (object name, variable) -> value or None
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    value: str | None
+    default: bool = False
+
+
+class _Parser:
+    def __init__(self, tokens: list[Token], config: Config, env: EnvLookup, depth: int) -> None:
+        self.t = tokens
+        self.i = 0
+        self.config = config
+        self.env = env
+        self.depth = depth
+
+    def peek(self, k: int = 0) -> str:
+        return self.t[self.i + k].text if self.i + k < len(self.t) else ""
+
+    def expr(self) -> Evaluated:
+        left = self.unary()
+        while self.peek() in ("||", "??"):
+            self.i += 1
+            right = self.unary()
+            if left.value is None or left.value in ("", "0", "NaN"):
+                left = Evaluated(right.value, right.default or right.value is not None)
+        return left
+
+    def unary(self) -> Evaluated:
+        if self.peek() == "+":
+            self.i += 1
+        return self.primary()
+
+    def primary(self) -> Evaluated:
+        if self.i >= len(self.t):
+            return Evaluated(None)
+        tok = self.t[self.i]
+        self.i += 1
+        if tok.kind == "number":
+            return Evaluated(tok.text.replace("_", ""))
+        if tok.kind == "string":
+            return Evaluated(None if "${" in tok.text else tok.text[1:-1])
+        if tok.text == "(":
+            inner = self.expr()
+            self._close()
+            return inner
+        if tok.kind != "name":
+            return Evaluated(None)
+        chain = [tok.text]
+        while self.peek() in (".", "?.") and self.i + 1 < len(self.t):
+            chain.append(self.t[self.i + 1].text)
+            self.i += 2
+        if self.peek() == "(" and chain[-1] in ("Number", "parseInt", "parseFloat", "String"):
+            self.i += 1
+            inner = self.expr()
+            self._close()
+            return inner
+        if len(chain) >= 2 and chain[:2] in (["process", "env"], ["import", "meta"]):
+            return Evaluated(None)
+        if len(chain) == 2:
+            return Evaluated(self.env(chain[0], chain[1]))
+        if len(chain) == 1 and chain[0] in self.config.consts and self.depth < 8:
+            return evaluate(self.config.consts[chain[0]], self.config, self.env, self.depth + 1)
+        return Evaluated(None)
+
+    def _close(self) -> None:
+        depth = 0
+        while self.i < len(self.t):  # skip to the matching ")" (extra arguments such as a radix)
+            text = self.t[self.i].text
+            self.i += 1
+            if text in ("(", "[", "{"):
+                depth += 1
+            elif text in (")", "]", "}"):
+                if depth == 0:
+                    return
+                depth -= 1
+
+
+def evaluate(tokens: list[Token], config: Config, env: EnvLookup, depth: int = 0) -> Evaluated:
+    """The value of a port expression, or None when it cannot be known without running code."""
+    parser = _Parser(tokens, config, env, depth)
+    result = parser.expr()
+    if parser.i < len(tokens):  # a ternary, a call, arithmetic: not a value we can know
+        return Evaluated(None)
+    return result

@@ -1,0 +1,162 @@
+"""Short shell scripts inside other files (Procfile lines, just recipes, mise and go-task tasks,
+Tilt ``serve_cmd``): split into commands, follow assignments, expand variables, then hand each
+command to ``commandline.scan_command``.
+
+``P="${DOCKER_PORT:-8080}"; exec docker run -p "$P:$P" img`` reads as ``docker run -p 8080:8080``
+with the value marked as a default; ``bash -c '...'`` and ``sh -c "..."`` are unwrapped. Nothing is
+run: ``$(...)`` and backticks stay unresolved.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from port_server.models import PortClaim
+from port_server.scanners.base import SourceFile, claim
+from port_server.scanners.commandline import CommandPort, scan_command
+from port_server.scanners.interpolate import interpolate
+
+_ASSIGNMENT = re.compile(r"^(?:export\s+|local\s+|readonly\s+)?([A-Za-z_][A-Za-z0-9_]*)="
+                         r"(\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s;&|'\"]*)$")
+_DEFAULTED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]")
+_REF = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_SHELLS = frozenset({"bash", "sh", "zsh", "dash", "ksh"})
+_MAX_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A port a command binds; ``line`` counts from 0 within the script given."""
+
+    line: int
+    port: CommandPort
+    default: bool
+
+
+def split_statements(line: str) -> list[str]:
+    """Split one line at ``;``, ``&&``, ``||`` and ``&`` outside quotes."""
+    out: list[str] = []
+    buf: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == "\\" and quote == '"' and i + 1 < len(line):
+                buf.append(line[i:i + 2])
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in ";&|":
+            if ch == "|" and line[i:i + 2] != "||":
+                buf.append(ch)  # a pipe stays inside the statement (scan_command splits it)
+                i += 1
+                continue
+            out.append("".join(buf))
+            buf = []
+            i += 2 if line[i:i + 2] in ("&&", "||") else 1
+            continue
+        buf.append(ch)
+        i += 1
+    out.append("".join(buf))
+    return [s.strip() for s in out if s.strip()]
+
+
+def script_hits(script: str, variables: Mapping[str, str] | None = None,
+                defaulted: frozenset[str] = frozenset(), _depth: int = 0) -> list[Hit]:
+    """Every port the script's commands bind, following its own assignments."""
+    scope = dict(variables or {})
+    marked = set(defaulted)
+    hits: list[Hit] = []
+    for lineno, line in _lines(script):
+        for statement in split_statements(line):
+            if (m := _ASSIGNMENT.match(statement)) and "$(" not in statement:
+                _assign(scope, marked, m.group(1), m.group(2))
+                continue
+            inner = _unwrap_shell(statement)
+            if inner is not None and _depth < _MAX_DEPTH:
+                hits.extend(Hit(lineno + h.line, h.port, h.default) for h in
+                            script_hits(inner, scope, frozenset(marked), _depth + 1))
+                continue
+            default = uses_default(statement, scope, marked)
+            command = interpolate(statement, scope).text
+            hits.extend(Hit(lineno, port, default) for port in scan_command(command))
+    return hits
+
+
+def uses_default(text: str, scope: Mapping[str, str], marked: set[str] | frozenset[str]) -> bool:
+    """Whether expanding ``text`` takes a placeholder's default (here or in a variable's value)."""
+    if any(name not in scope for name in _DEFAULTED.findall(text)):
+        return True
+    return any(name in marked for name in _REF.findall(text))
+
+
+def _assign(scope: dict[str, str], marked: set[str], name: str, raw: str) -> None:
+    if raw.startswith("'"):
+        scope[name] = raw.strip("'")
+        marked.discard(name)
+        return
+    value = raw[1:-1] if raw.startswith('"') and len(raw) > 1 else raw
+    expanded = interpolate(value, scope)
+    if expanded.resolved:
+        scope[name] = expanded.text
+        if uses_default(value, scope, marked):
+            marked.add(name)
+        else:
+            marked.discard(name)
+    else:
+        scope.pop(name, None)
+
+
+def _unwrap_shell(statement: str) -> str | None:
+    """``[exec] bash [-flags] -c 'script'`` -> the script; anything else -> None."""
+    try:
+        words = shlex.split(statement)
+    except ValueError:
+        return None
+    while words and words[0] in ("exec", "command", "env"):
+        words.pop(0)
+    if len(words) < 3 or words[0].rsplit("/", 1)[-1] not in _SHELLS:
+        return None
+    for i, word in enumerate(words[1:], start=1):
+        if not word.startswith("-"):
+            return None
+        if "c" in word[1:] and not word.startswith("--") and i + 1 < len(words):
+            return words[i + 1]
+    return None
+
+
+def _lines(script: str) -> Iterator[tuple[int, str]]:
+    """(0-based line, text) of each logical line, continuations joined, comments dropped."""
+    buf: list[str] = []
+    start = 0
+    for i, raw in enumerate(script.splitlines()):
+        if not buf:
+            start = i
+        if raw.endswith("\\"):
+            buf.append(raw[:-1])
+            continue
+        buf.append(raw)
+        text = " ".join(part.strip() for part in buf)
+        buf = []
+        if text and not text.startswith("#"):
+            yield start, re.split(r"\s#", text, maxsplit=1)[0]
+    if buf:
+        yield start, " ".join(part.strip() for part in buf)
+
+
+def command_claims(src: SourceFile, kind: str, service: str, line: int, script: str,
+                   variables: Mapping[str, str] | None = None,
+                   defaulted: frozenset[str] = frozenset()) -> list[PortClaim]:
+    """Claims for a script that starts at ``line`` of ``src``; ``source`` is ``service``."""
+    return [claim(src, line + hit.line, kind, service, hit.port.host_port, service,
+                  host_ip=hit.port.host_ip, container_port=hit.port.container_port,
+                  protocol=hit.port.protocol, default=hit.default,
+                  note=f"default of a placeholder in {service}" if hit.default else "")
+            for hit in script_hits(script, variables, defaulted)]

@@ -1,0 +1,130 @@
+"""Spring Boot ``application*.properties`` / ``application*.yml`` (and ``bootstrap*``), wherever
+they sit (``src/main/resources/``, ``config/``, a module's folder).
+
+Keys that bind a port: ``server.port``, ``management.server.port``, ``spring.rsocket.server.port``
+and the grpc starter's ``grpc.server.port``; ``server.address`` / ``management.server.address``
+give the host address. ``${PORT:8080}`` takes the default (marked as one); ``${server.port}``
+reads the file's own key; ``0`` and ``-1`` (a random port, no server) are not fixed ports. Client
+settings (``spring.datasource.*``, ``spring.data.redis.port``, ``spring.mail.port``, broker URLs)
+are not binds. YAML documents (``---``) are read one after the other; keys may be nested or
+dotted (``server.port: 8080``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from port_server.models import PortClaim
+from port_server.scanners import yaml_nodes as yn
+from port_server.scanners.base import SourceFile, base_name, claim, valid_port
+
+_NAME = re.compile(r"^(?:application|bootstrap)(?:[-_.][\w.-]*)?\.(properties|ya?ml)$")
+_PORT_KEYS = {
+    "server.port": "server.address",
+    "management.server.port": "management.server.address",
+    "spring.rsocket.server.port": "spring.rsocket.server.address",
+    "grpc.server.port": "grpc.server.address",
+}
+_PLACEHOLDER = re.compile(r"\$\{([^}:]+)(?::([^}]*))?\}")
+_PROP = re.compile(r"^\s*([^=:\s]+(?:\\ [^=:\s]*)*)\s*[=:\s]\s*(.*)$")
+
+
+def is_spring_config(rel: str) -> bool:
+    return bool(_NAME.match(base_name(rel))) and not rel.endswith("application.yml.example")
+
+
+def scan_spring(src: SourceFile) -> list[PortClaim]:
+    name = base_name(src.rel)
+    docs = _properties(src.text) if name.endswith(".properties") else _yaml_docs(src.text)
+    claims: list[PortClaim] = []
+    for values in docs:
+        app = _resolve(values.get("spring.application.name", ("", 0))[0], values)[0]
+        for key, address_key in _PORT_KEYS.items():
+            if key not in values:
+                continue
+            raw, line = values[key]
+            text, default = _resolve(raw, values)
+            port = valid_port(text)
+            if port is None:
+                continue
+            address = _resolve(values.get(address_key, ("", 0))[0], values)[0]
+            service = app or "spring"
+            if key != "server.port":
+                service = f"{service}-{key.split('.')[0]}"
+            claims.append(claim(src, line, "spring", service, port, key,
+                                host_ip=address if re.match(r"^[\d.:]+$", address) else "",
+                                default=default,
+                                note=f"default of {raw}" if default else ""))
+    return claims
+
+
+def _resolve(value: str, values: dict[str, tuple[str, int]], depth: int = 0) -> tuple[str, bool]:
+    """Expand ``${name:default}`` from the file's own keys, else the default (True: used)."""
+    used_default = False
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal used_default
+        name, fallback = m.group(1).strip(), m.group(2)
+        if name in values and depth < 8:
+            text, flag = _resolve(values[name][0], values, depth + 1)
+            used_default = used_default or flag
+            return text
+        if fallback is None:
+            return "\ue000"
+        used_default = True
+        return _resolve(fallback, values, depth + 1)[0]
+
+    return _PLACEHOLDER.sub(sub, value.strip()), used_default
+
+
+def _properties(text: str) -> list[dict[str, tuple[str, int]]]:
+    values: dict[str, tuple[str, int]] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        start = i
+        line = lines[i]
+        i += 1
+        stripped = line.strip()
+        if stripped in ("#---", "!---"):  # a multi-document properties file
+            continue
+        if not stripped or stripped[0] in "#!":
+            continue
+        while line.endswith("\\") and i < len(lines):
+            line = line[:-1] + lines[i].lstrip()
+            i += 1
+        m = _PROP.match(line)
+        if m:
+            values[m.group(1).replace("\\ ", " ")] = (m.group(2).strip(), start + 1)
+    return [values]
+
+
+def _yaml_docs(text: str) -> list[dict[str, tuple[str, int]]]:
+    import yaml
+
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    budget = yn.Budget()
+    docs: list[dict[str, tuple[str, int]]] = []
+    try:
+        for root in yaml.compose_all(text, Loader=loader):
+            values: dict[str, tuple[str, int]] = {}
+            _flatten(root, "", values, budget, 0)
+            docs.append(values)
+    except yaml.YAMLError as exc:
+        from port_server.scanners.base import ScanError
+
+        raise ScanError(" ".join(str(exc).split())) from None
+    return docs
+
+
+def _flatten(node: Any, prefix: str, out: dict[str, tuple[str, int]], budget: yn.Budget,
+             depth: int) -> None:
+    if depth > 32:
+        return
+    for key, value in yn.mapping(node, budget).items():
+        path = f"{prefix}.{key}" if prefix else key
+        if yn.is_mapping(value):
+            _flatten(value, path, out, budget, depth + 1)
+        elif (text := yn.scalar(value)) is not None:
+            out[path] = (text, yn.line_of(value))
