@@ -5,10 +5,11 @@ databases). The service asks it before every mutation; nothing else decides.
   allocations made by a kernel-identified caller); any other owner is a label, not enforced.
 - Admins (root, members of the configured admin group, the server's own jobs and token holders)
   may change anything; ``force`` is still needed for a protected allocation.
-- The owner may change their allocation; a protected one needs ``force`` on top.
+- The owner may change their allocation; a protected one needs ``force`` on top. A protected
+  allocation no OS user owns (a label such as a team, or a sync's) changes only by an admin.
 - An *unknown* caller (the kernel could not vouch for a uid: see ``server/peer.py``) may read
   and allocate, and may change only unprotected allocations no OS user owns.
-- ``force`` never overrides ownership, and never lets an unknown caller touch a protected one.
+- ``force`` never overrides ownership or someone else's protection for a non-admin.
 - Naming an OS user other than yourself as an owner (allocate, update, import) needs admin.
 """
 
@@ -59,9 +60,11 @@ def authorize(alloc: Allocation, who: Actor, verb: str, force: bool = False,
             f"permission denied: port {alloc.port} is owned by {alloc.owner}; only"
             f" {who_may(alloc.owner, admin_group)} may {verb} it{hint}",
             owner=alloc.owner, port=alloc.port)
-    if alloc.protected and is_unknown(who):
+    if alloc.protected and not admin and (owner_uid is None or is_unknown(who)):
+        why = UNKNOWN_HINT if is_unknown(who) else (
+            f"only {admins(admin_group)} may {verb} a protected allocation no OS user owns")
         raise PermissionDenied(
-            f"permission denied: port {alloc.port} (id={alloc.id}) is protected; {UNKNOWN_HINT}",
+            f"permission denied: port {alloc.port} (id={alloc.id}) is protected; {why}",
             owner=alloc.owner, port=alloc.port)
     if alloc.protected and not force:
         raise Protected(

@@ -265,6 +265,8 @@ def peer_protocol(base: type) -> type:
     from port_server.server.peer import PEER_EXTENSION, accepted_peer
 
     class PeerProtocol(base):  # type: ignore[misc, valid-type]
+        app: Any  # the ASGI app uvicorn's protocol calls (set by its __init__)
+
         def connection_made(self, transport: Any) -> None:
             # Before super(): nothing of the request has been read yet, so the client cannot
             # have been answered and gone; a lookup any later may find its socket orphaned.
