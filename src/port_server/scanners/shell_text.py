@@ -21,7 +21,7 @@ from port_server.scanners.interpolate import interpolate
 
 _ASSIGNMENT = re.compile(r"^(?:export\s+|local\s+|readonly\s+)?([A-Za-z_][A-Za-z0-9_]*)="
                          r"(\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s;&|'\"]*)$")
-_DEFAULTED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]")
+_DEFAULTED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]([^}]*)\}")
 _REF = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _SHELLS = frozenset({"bash", "sh", "zsh", "dash", "ksh"})
 _MAX_DEPTH = 3
@@ -84,17 +84,25 @@ def script_hits(script: str, variables: Mapping[str, str] | None = None,
                 hits.extend(Hit(lineno + h.line, h.port, h.default) for h in
                             script_hits(inner, scope, frozenset(marked), _depth + 1))
                 continue
-            default = uses_default(statement, scope, marked)
+            defaults = defaults_used(statement, scope, marked)
             command = interpolate(statement, scope).text
-            hits.extend(Hit(lineno, port, default) for port in scan_command(command))
+            hits.extend(Hit(lineno, port, from_default(port.host_port, defaults))
+                        for port in scan_command(command))
     return hits
 
 
-def uses_default(text: str, scope: Mapping[str, str], marked: set[str] | frozenset[str]) -> bool:
-    """Whether expanding ``text`` takes a placeholder's default (here or in a variable's value)."""
-    if any(name not in scope for name in _DEFAULTED.findall(text)):
-        return True
-    return any(name in marked for name in _REF.findall(text))
+def defaults_used(text: str, scope: Mapping[str, str],
+                  marked: set[str] | frozenset[str]) -> list[str]:
+    """The placeholder defaults expanding ``text`` takes, here (``${X:-8080}``) or through a
+    variable whose value came from one."""
+    found = [m.group(2) for m in _DEFAULTED.finditer(text) if m.group(1) not in scope]
+    return found + [scope[name] for name in _REF.findall(text) if name in marked and
+                    name in scope]
+
+
+def from_default(port: int, defaults: list[str]) -> bool:
+    """Whether ``port`` is written in one of the defaults (so it is the default's value)."""
+    return any(re.search(rf"(?<!\d){port}(?!\d)", value) for value in defaults)
 
 
 def _assign(scope: dict[str, str], marked: set[str], name: str, raw: str) -> None:
@@ -104,9 +112,10 @@ def _assign(scope: dict[str, str], marked: set[str], name: str, raw: str) -> Non
         return
     value = raw[1:-1] if raw.startswith('"') and len(raw) > 1 else raw
     expanded = interpolate(value, scope)
+    defaulted = bool(defaults_used(value, scope, marked))
     if expanded.resolved:
         scope[name] = expanded.text
-        if uses_default(value, scope, marked):
+        if defaulted:
             marked.add(name)
         else:
             marked.discard(name)

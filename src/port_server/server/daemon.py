@@ -179,6 +179,7 @@ def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
     store = open_store(settings.effective_store_url)
     pidfile = settings.effective_pidfile
     reaper: Reaper | None = None
+    proxy: Any = None
     try:
         service = RegistryService(store, settings)
         app = create_app(service, settings)
@@ -196,6 +197,8 @@ def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
             signal.signal(sig, _exit_cleanly)
         reaper = Reaper(service, sec.reap_interval)
         reaper.start()
+        proxy = app.state.proxy
+        proxy.resume()
         log.info("port-server %s listening on %s:%s%s, store %s", __version__, settings.host,
                  settings.port, f" and unix:{sec.unix_socket}" if unix else "",
                  redact_url(settings.effective_store_url))
@@ -203,6 +206,8 @@ def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
     finally:
         if reaper is not None:
             reaper.stop()
+        if proxy is not None:
+            proxy.close()
         if read_pid(pidfile) == os.getpid():
             pidfile.unlink(missing_ok=True)
         store.close()
