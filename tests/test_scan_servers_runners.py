@@ -139,3 +139,12 @@ def test_unparseable_files_are_reported_and_the_scan_goes_on(tmp_path: Path) -> 
     assert sorted(p.file for p in result.problems) == [
         "Taskfile.yml", "Tiltfile", "gunicorn.conf.py", "mise.toml"]
     assert [c.host_port for c in result.claims] == [3300]
+
+
+def test_helm_resource_and_spring_boot_1_management_port(tmp_path: Path) -> None:
+    result = scan(tmp_path, {
+        "Tiltfile": "helm_resource('pg', 'bitnami/postgresql', port_forwards=['5438:5432'])\n",
+        "application.properties": "server.port=8083\nmanagement.port=8084\n",
+    })
+    assert [(c.kind, c.service, c.host_port) for c in result.claims] == [
+        ("tilt", "pg", 5438), ("spring", "spring", 8083), ("spring", "spring-management", 8084)]

@@ -25,6 +25,7 @@ _NAME = re.compile(r"^(?:application|bootstrap)(?:[-_.][\w.-]*)?\.(properties|ya
 _PORT_KEYS = {
     "server.port": ("server.address", ""),
     "management.server.port": ("management.server.address", "-management"),
+    "management.port": ("management.address", "-management"),  # Spring Boot 1
     "spring.rsocket.server.port": ("spring.rsocket.server.address", "-rsocket"),
     "grpc.server.port": ("grpc.server.address", "-grpc"),
 }
