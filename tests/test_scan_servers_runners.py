@@ -148,3 +148,15 @@ def test_helm_resource_and_spring_boot_1_management_port(tmp_path: Path) -> None
     })
     assert [(c.kind, c.service, c.host_port) for c in result.claims] == [
         ("tilt", "pg", 5438), ("spring", "spring", 8083), ("spring", "spring-management", 8084)]
+
+
+def test_spring_yaml_with_maven_tokens_or_broken_yaml(tmp_path: Path) -> None:
+    result = scan(tmp_path, {
+        "a/application.yml": "info:\n  version: @project.version@\nserver:\n  port: 8085\n",
+        "b/application.yml": "server:\n  port: 8086 # web\n  bad: [unclosed\nmanagement:\n"
+                             "  server:\n    port: 8087\n",
+    })
+    assert [(c.file, c.line, c.host_port) for c in result.claims] == [
+        ("a/application.yml", 4, 8085), ("b/application.yml", 2, 8086),
+        ("b/application.yml", 6, 8087)]
+    assert result.problems == []
