@@ -163,16 +163,20 @@ def _named(claims: list[PortClaim]) -> list[tuple[str, PortClaim]]:
 def _up_one(client: RegistryClient, app: str, instance: str, name: str, claim: PortClaim,
             mine: dict[str, Allocation], var: str) -> dict[str, Any]:
     from port_server.errors import Conflict
+    from port_server.integrations.proxy_names import HTTP_POOLS
     from port_server.models import AllocationRequest
+    from port_server.type_inference import infer_type
 
     protocol = claim.protocol or "tcp"
     outcome: dict[str, Any] = {"service": name, "compose_service": claim.service,
                                "variable": var, "port": None, "protocol": protocol,
-                               "file": claim.file, "line": claim.line, "detail": ""}
+                               "file": claim.file, "line": claim.line, "detail": "",
+                               "proxy_url": ""}
     existing = mine.get(name)
     if existing is not None:
         if var or existing.port == claim.host_port:
-            outcome.update(status="already allocated", port=existing.port)
+            outcome.update(status="already allocated", port=existing.port,
+                           proxy_url=existing.proxy_url)
             return outcome
         outcome.update(status="conflict", port=claim.host_port,
                        detail=f": {existing.key} holds {existing.port}, the compose file says"
@@ -180,14 +184,17 @@ def _up_one(client: RegistryClient, app: str, instance: str, name: str, claim: P
         return outcome
     note = f"{claim.file}:{claim.line}"
 
+    # A service named like a web app or an API gets a proxy name (compose files carry no type).
+    http = True if infer_type(name) in HTTP_POOLS else None
+
     def request(port: int | None) -> AllocationRequest:
         return AllocationRequest(app=app, instance=instance, service=name, port=port,
-                                 protocol=protocol, source=claim.kind, note=note)
+                                 protocol=protocol, source=claim.kind, note=note, http=http)
 
     if claim.host_port is not None:
         try:
             alloc = client.allocate(request(claim.host_port)).allocation
-            outcome.update(status="allocated", port=alloc.port)
+            outcome.update(status="allocated", port=alloc.port, proxy_url=alloc.proxy_url)
             return outcome
         except Conflict as exc:
             if not var:
@@ -199,5 +206,5 @@ def _up_one(client: RegistryClient, app: str, instance: str, name: str, claim: P
                 return outcome
     alloc = client.allocate(request(None)).allocation
     moved = f" (instead of {claim.host_port})" if claim.host_port else ""
-    outcome.update(status="allocated", port=alloc.port, detail=moved)
+    outcome.update(status="allocated", port=alloc.port, detail=moved, proxy_url=alloc.proxy_url)
     return outcome
