@@ -68,8 +68,9 @@ def portctl_as(srv: ServerProc | dict[str, str], user: pwd.struct_passwd | None,
     import traceback
 
     from port_server import cli
-    from port_server.cli import identity, output, security  # noqa: F401
+    from port_server.cli import output, security  # noqa: F401
     from port_server.client import RegistryClient  # noqa: F401
+    from port_server.workflows import identity  # noqa: F401
 
     cli.build_parser()  # imports every command module now, while /root is readable
     env = dict(srv.env if isinstance(srv, ServerProc) else srv)
