@@ -44,10 +44,10 @@ def positive_int_arg(what: str, hint: str = "") -> Callable[[str], int]:
 id_arg = positive_int_arg("an allocation id", " (ids start at 1)")
 
 
-def add_filter_args(p: argparse.ArgumentParser) -> None:
+def add_filter_args(p: argparse.ArgumentParser, service_required: bool = False) -> None:
     p.add_argument("--app", help="application name")
     p.add_argument("--instance", help="instance (worktree, branch, environment)")
-    p.add_argument("--service", help="service name")
+    p.add_argument("--service", required=service_required, help="service name")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Allocate a host port. Re-running returns the same port. --app defaults to the"
                     " git repository name (folder name outside git), --instance to the"
                     " worktree's folder name (never the branch: a checkout keeps its ports).")
-    add_filter_args(p)
+    add_filter_args(p, service_required=True)
     p.add_argument("--port", type=port_arg, help="ask for this exact port (default: auto-assign)")
     p.add_argument("--force", action="store_true",
                    help="register --port even if a running process already has it bound")
