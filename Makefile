@@ -47,6 +47,7 @@ build: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache  # the layers in docs/architecture.md (pyproject.toml)
 
 bench: $(STAMP)
 	$(PY) -m compileall -q src >/dev/null

@@ -5,49 +5,15 @@ from __future__ import annotations
 import argparse
 
 from port_server.cli import hosts, metadata, output
+from port_server.cli.args import add_filter_args, id_arg, port_arg
 from port_server.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, InvalidInput
 from port_server.models import Allocation, AllocationFilter, AllocationRequest, AllocationResult
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from typing import Any
 
     from port_server.cli import Context
-
-
-def port_arg(text: str) -> int:
-    """argparse type for ports: a clear message instead of argparse's generic one."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port; use a number from 1 to 65535"
-                                         ) from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is out of range; use a number from 1 to 65535")
-    return value
-
-
-def positive_int_arg(what: str, hint: str = "") -> Callable[[str], int]:
-    """An argparse type for ids (allocation ids, pids): a whole number from 1 up."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what} (a number)") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{value} is not {what}{hint}")
-        return value
-    return parse
-
-
-id_arg = positive_int_arg("an allocation id", " (ids start at 1)")
-
-
-def add_filter_args(p: argparse.ArgumentParser, service_required: bool = False) -> None:
-    p.add_argument("--app", help="application name")
-    p.add_argument("--instance", help="instance (worktree, branch, environment)")
-    p.add_argument("--service", required=service_required, help="service name")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -62,7 +28,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="register --port even if a running process already has it bound")
     metadata.add_metadata_args(p)
     metadata.add_http_arg(p)
-    from port_server.cli.security import add_lease_args
+    from port_server.cli.args import add_lease_args
 
     add_lease_args(p)
     p.add_argument("--json", action="store_true", help="print the allocation as JSON")
@@ -130,7 +96,7 @@ def identity_of(args: argparse.Namespace) -> tuple[str, str, str]:
 
 
 def cmd_allocate(args: argparse.Namespace, ctx: Context) -> int:
-    from port_server.cli.security import lease_fields
+    from port_server.cli.args import lease_fields
 
     app, instance, service = identity_of(args)
     req = AllocationRequest(app=app, instance=instance, service=service, port=args.port,

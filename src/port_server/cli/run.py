@@ -31,7 +31,7 @@ MAX_COMMAND = 2048
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    from port_server.cli.allocations import add_filter_args
+    from port_server.cli.args import add_filter_args
 
     p = sub.add_parser(
         "run", help="run a command on its allocated port (PORT=... and {port} in its arguments)",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from port_server.cli import output
-from port_server.cli.allocations import port_arg
+from port_server.cli.args import port_arg
 from port_server.errors import EXIT_ERROR, EXIT_OK, PortServerError
 from port_server.models import (
     SCAN_STATES,

@@ -18,16 +18,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from port_server import __version__
 from port_server.defaults import MAX_BODY_BYTES
 from port_server.errors import InvalidInput, PayloadTooLarge, PortServerError
+from port_server.server.responses import error_response
 from port_server.service import RegistryService
 from port_server.settings import Settings
 
 log = logging.getLogger("port_server")
-
-
-def error_response(err: PortServerError, headers: dict[str, str] | None = None) -> JSONResponse:
-    if err.retry_after is not None:
-        headers = {"Retry-After": str(err.retry_after), **(headers or {})}
-    return JSONResponse(err.to_json(), status_code=err.http_status, headers=headers)
 
 
 def validation_message(exc: RequestValidationError) -> InvalidInput:
