@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from port_server.records import Record
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -77,3 +79,11 @@ def raw(text: str) -> None:
     """Text exactly as given (CSV, config files): no added newline."""
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+class Check(Record):
+    """One line of ``portctl doctor``: what was checked, ok | warn | fail, and why."""
+
+    name: str
+    status: str
+    message: str

@@ -130,7 +130,7 @@ def doctor_checks(ctx: Context) -> list[Any]:
     import ssl
     import time
 
-    from port_server.cli.doctor import Check
+    from port_server.cli.output import Check
     from port_server.errors import PortServerError
 
     try:
