@@ -12,7 +12,7 @@ import importlib
 import sys
 
 from port_server import __version__
-from port_server.errors import EXIT_USAGE, PortServerError
+from port_server.errors import EXIT_ERROR, EXIT_USAGE, PortServerError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -141,6 +141,9 @@ def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> i
     except BrokenPipeError:  # `portctl list | head`
         sys.stderr.close()
         return 0
+    except OSError as exc:  # the file system or network said no: one line, not a traceback
+        output.error(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
+        return EXIT_ERROR
     finally:
         ctx.close()
 
