@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from port_server.audit import AuditedStore
 from port_server.errors import InvalidInput, StoreUnavailable
 from port_server.models import AllocationFilter, AllocationRequest
 from port_server.service.writer import Writer
@@ -84,12 +85,11 @@ def test_a_failing_request_rolls_back_only_its_savepoint(store: SQLiteStore) -> 
 
 
 def test_listeners_run_once_per_commit_after_it(store: SQLiteStore) -> None:
-    writer = Writer(store)
     seen: list[set[str]] = []
-    writer.add_listener(lambda: seen.append(services(store)))
+    audited = AuditedStore(store, lambda: NOW, on_commit=lambda: seen.append(services(store)))
+    writer = Writer(audited)
     held_batch(writer, [insert("x", 4001), insert("y", 4002)])
-    assert seen[-1] == {"x", "y"}  # the listener saw the batch committed
-    assert len(seen) == 2  # the blocker's batch and the pair's
+    assert seen == [{"x", "y"}]  # once, after the pair's commit (the blocker changed nothing)
 
 
 def test_a_removed_data_dir_refuses_the_whole_batch(store: SQLiteStore, tmp_path: Path) -> None:

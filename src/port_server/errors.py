@@ -18,6 +18,7 @@ turns the class into an exit code in exactly one place (``cli/__init__.py``).
     │   ├── ServiceHoldsPort        409  exit 1  service_holds_port
     │   ├── PoolExhausted           409  exit 1  pool_exhausted
     │   ├── ImportConflict          409  exit 1  import_conflict  (``report``: what and why)
+    │   ├── NameTaken               409  exit 1  name_taken       (two allocations, one proxy name)
     │   └── Protected               409  exit 1  protected
     ├── PermissionDenied            403  exit 1  permission_denied
     │   ├── OtherHost               403  exit 1  other_host
@@ -134,6 +135,13 @@ class ImportConflict(Conflict):
     short = "import conflicts with the registry"
 
 
+class NameTaken(Conflict):
+    """Two allocations would answer at the same proxy name (``holder`` names the other)."""
+
+    code = "name_taken"
+    short = "proxy name already taken"
+
+
 class Protected(Conflict):
     """The allocation is protected: release/update need ``force``."""
 
@@ -234,3 +242,11 @@ def from_json(status: int, body: Any) -> PortServerError:
     err = cls.__new__(cls)
     PortServerError.__init__(err, message, **extra)
     return err
+
+
+def path_error(flag: str, path: object, exc: OSError) -> InvalidInput:
+    """A path the user gave (``flag``) cannot be used: one line naming it, its reason, the fix."""
+    reason = exc.strerror or str(exc)
+    inner = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+    return InvalidInput(f"{flag} {path}: {reason}{inner}; choose a path you can write to",
+                        field=flag.lstrip("-"))

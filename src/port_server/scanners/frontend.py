@@ -59,7 +59,8 @@ def is_js_config(rel: str) -> bool:
 
 
 def is_angular_workspace(rel: str) -> bool:
-    return base_name(rel) in ("angular.json", ".angular.json", "workspace.json")
+    """angular.json (and Nx's workspace.json / per-project project.json)."""
+    return base_name(rel) in ("angular.json", ".angular.json", "workspace.json", "project.json")
 
 
 def scan_js_config(src: SourceFile) -> list[PortClaim]:
@@ -81,7 +82,7 @@ def scan_js_config(src: SourceFile) -> list[PortClaim]:
         claims.append(claim(src, prop.line, claim_kind(fw), service, port, f"{key}.port",
                             host_ip=host if _IP.match(host) else "", default=result.default,
                             note=f"default of the {key}.port expression" if result.default
-                            else ""))
+                            else "", host_var=result.variable))
     return claims
 
 
@@ -114,12 +115,13 @@ def _env_lookup(src: SourceFile, config: Config) -> Any:
     values: dict[str, str] | None = None
 
     def lookup(obj: str, var: str) -> str | None:
+        """The variable's value; for ``var == ""``, "" when ``obj`` is a loadEnv object."""
         nonlocal values
         if obj not in loaders:
             return None
         if values is None:
             values = _load_env_files(src, _env_dir(config, loaders))
-        return values.get(var)
+        return values.get(var) if var else ""
 
     return lookup
 
@@ -151,7 +153,9 @@ def scan_angular(src: SourceFile) -> list[PortClaim]:
 
     data = parse(src.text)
     projects = data.get("projects") if isinstance(data, JObject) else None
-    if not isinstance(projects, JObject):
+    if isinstance(data, JObject) and isinstance(data.get("targets"), JObject):
+        projects = {str(data.get("name", "app")): data}  # an Nx project.json
+    if not isinstance(projects, dict):
         return []
     claims: list[PortClaim] = []
     for project, spec in projects.items():

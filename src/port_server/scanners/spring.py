@@ -18,15 +18,20 @@ from typing import Any
 from port_server.models import PortClaim
 from port_server.scanners import yaml_nodes as yn
 from port_server.scanners.base import SourceFile, base_name, claim, valid_port
+from port_server.scanners.interpolate import UNRESOLVED
 
 _NAME = re.compile(r"^(?:application|bootstrap)(?:[-_.][\w.-]*)?\.(properties|ya?ml)$")
+#: port key -> (its address key, the suffix of the claim's service name)
 _PORT_KEYS = {
-    "server.port": "server.address",
-    "management.server.port": "management.server.address",
-    "spring.rsocket.server.port": "spring.rsocket.server.address",
-    "grpc.server.port": "grpc.server.address",
+    "server.port": ("server.address", ""),
+    "management.server.port": ("management.server.address", "-management"),
+    "management.port": ("management.address", "-management"),  # Spring Boot 1
+    "spring.rsocket.server.port": ("spring.rsocket.server.address", "-rsocket"),
+    "grpc.server.port": ("grpc.server.address", "-grpc"),
 }
 _PLACEHOLDER = re.compile(r"\$\{([^}:]+)(?::([^}]*))?\}")
+_MAVEN_TOKEN = re.compile(r"^([^#\n]*:\s+)(@[\w.\-]+@)[ \t]*$", re.MULTILINE)
+_YAML_LINE = re.compile(r"^( *)([\w.\-'\"]+):(?:\s+(.*))?$")
 _PROP = re.compile(r"^\s*([^=:\s]+(?:\\ [^=:\s]*)*)\s*[=:\s]\s*(.*)$")
 
 
@@ -38,20 +43,21 @@ def scan_spring(src: SourceFile) -> list[PortClaim]:
     name = base_name(src.rel)
     docs = _properties(src.text) if name.endswith(".properties") else _yaml_docs(src.text)
     claims: list[PortClaim] = []
+    names = [d["spring.application.name"][0] for d in docs if "spring.application.name" in d]
+    app = _resolve(names[0], docs[0])[0] if names and UNRESOLVED not in names[0] else "spring"
     for values in docs:
-        app = _resolve(values.get("spring.application.name", ("", 0))[0], values)[0]
-        for key, address_key in _PORT_KEYS.items():
+        ports: set[int] = set()
+        for key, (address_key, suffix) in _PORT_KEYS.items():
             if key not in values:
                 continue
             raw, line = values[key]
             text, default = _resolve(raw, values)
             port = valid_port(text)
-            if port is None:
-                continue
+            if port is None or port in ports:
+                continue  # management.server.port equal to server.port: the same listener
+            ports.add(port)
             address = _resolve(values.get(address_key, ("", 0))[0], values)[0]
-            service = app or "spring"
-            if key != "server.port":
-                service = f"{service}-{key.split('.')[0]}"
+            service = (app or "spring") + suffix
             claims.append(claim(src, line, "spring", service, port, key,
                                 host_ip=address if re.match(r"^[\d.:]+$", address) else "",
                                 default=default,
@@ -71,7 +77,7 @@ def _resolve(value: str, values: dict[str, tuple[str, int]], depth: int = 0) -> 
             used_default = used_default or flag
             return text
         if fallback is None:
-            return "\ue000"
+            return UNRESOLVED
         used_default = True
         return _resolve(fallback, values, depth + 1)[0]
 
@@ -101,20 +107,45 @@ def _properties(text: str) -> list[dict[str, tuple[str, int]]]:
 
 
 def _yaml_docs(text: str) -> list[dict[str, tuple[str, int]]]:
+    """Each YAML document's keys, flattened. Maven's resource filtering leaves unquoted
+    ``@project.version@`` values, which YAML rejects: those are quoted first (lines stay put),
+    and a file still not YAML is read line by line by indentation (``_indented``)."""
     import yaml
 
     loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     budget = yn.Budget()
     docs: list[dict[str, tuple[str, int]]] = []
     try:
-        for root in yaml.compose_all(text, Loader=loader):
+        for root in yaml.compose_all(_MAVEN_TOKEN.sub(r"\1'\2'", text), Loader=loader):
             values: dict[str, tuple[str, int]] = {}
             _flatten(root, "", values, budget, 0)
             docs.append(values)
-    except yaml.YAMLError as exc:
-        from port_server.scanners.base import ScanError
+    except yaml.YAMLError:
+        return _indented(text)
+    return docs
 
-        raise ScanError(" ".join(str(exc).split())) from None
+
+def _indented(text: str) -> list[dict[str, tuple[str, int]]]:
+    """A forgiving reader for YAML that does not parse: ``key: value`` lines nested by indent."""
+    docs: list[dict[str, tuple[str, int]]] = [{}]
+    stack: list[tuple[int, str]] = []  # (indent, key path) of the open mappings
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if line.strip() == "---":
+            docs.append({})
+            stack = []
+            continue
+        m = _YAML_LINE.match(line)
+        if m is None:
+            continue
+        indent, key, value = len(m.group(1)), m.group(2).strip("'\""), (m.group(3) or "").strip()
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = f"{stack[-1][1]}.{key}" if stack else key
+        value = re.split(r"\s+#", value, maxsplit=1)[0].strip().strip("'\"")
+        if value:
+            docs[-1][path] = (value, lineno)
+        else:
+            stack.append((indent, path))
     return docs
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from port_server import __version__
 from port_server.errors import InvalidInput
-from port_server.models import AllocationFilter, AllocationRequest
+from port_server.models import NAME_PATTERN, Allocation, AllocationFilter, AllocationRequest
 from port_server.server import schemas
 from port_server.service import RegistryService
 
@@ -39,7 +39,16 @@ def service_of(request: Request) -> RegistryService:
     return svc
 
 
-QName = Annotated[str | None, Query(max_length=63)]
+def allocation_out(request: Request, alloc: Allocation) -> dict[str, Any]:
+    """An allocation's JSON, with ``proxy_url`` (where the proxy answers for it) filled in."""
+    data = alloc.to_dict()
+    if alloc.http:
+        data["proxy_url"] = request.app.state.proxy.url_for(alloc)
+    return data
+
+
+#: A name filter: a valid name, or empty (port-registry's clients send empty for "any").
+QName = Annotated[str | None, Query(pattern=f"^$|{NAME_PATTERN}", max_length=63)]
 HOST_DOC = "only this host's allocations; '*' for every host (default: this server's host)"
 #: Changes to another host's allocation need force=true (its port cannot be probed from here).
 Force = Annotated[bool, Query(description="allow changing another host's allocation")]
@@ -55,10 +64,10 @@ async def allocate(request: Request, body: schemas.AllocateBody) -> JSONResponse
         protocol=body.protocol, force=body.force, type=body.type, owner=body.owner,
         environment=body.environment, status=body.status, url=body.url, note=body.note,
         source=body.source, pid=body.pid, command=body.command, protected=body.protected,
-        ttl=body.ttl, path=body.path)
+        ttl=body.ttl, path=body.path, http=body.http)
     # The hot path: the event loop only awaits the writer's future (no worker-thread hop).
     result = await service_of(request).allocate_async(req)
-    data = result.allocation.to_dict()
+    data = allocation_out(request, result.allocation)
     data["created"] = result.created
     return JSONResponse(data, status_code=201 if result.created else 200)
 
@@ -86,14 +95,14 @@ def list_allocations(
         status=status or None, source=source or None, protocol=protocol or None,
         host=host or None)
     allocs = service_of(request).list(flt)
-    return JSONResponse([a.to_dict() for a in allocs])
+    return JSONResponse([allocation_out(request, a) for a in allocs])
 
 
 @router.get("/v1/allocations/{alloc_id}", response_model=schemas.AllocationOut,
             responses=ERRORS, tags=["allocations"])
 def get_allocation(request: Request,
                    alloc_id: Annotated[int, Path(ge=1, le=2**62)]) -> JSONResponse:
-    return JSONResponse(service_of(request).get(alloc_id).to_dict())
+    return JSONResponse(allocation_out(request, service_of(request).get(alloc_id)))
 
 
 @router.delete("/v1/allocations/{alloc_id}", response_model=schemas.DeletedOut,
@@ -124,7 +133,8 @@ def update_allocation(request: Request, alloc_id: Annotated[int, Path(ge=1, le=2
     force = bool(changes.pop("force", False)) or force  # in the body or the query
     if not changes:
         raise InvalidInput("body: nothing to update; give at least one field", field="body")
-    return JSONResponse(service_of(request).update(alloc_id, changes, force=force).to_dict())
+    alloc = service_of(request).update(alloc_id, changes, force=force)
+    return JSONResponse(allocation_out(request, alloc))
 
 
 @router.get("/v1/ports/{port}", response_model=schemas.PortStatusOut, responses=ERRORS,

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from port_server import access, allocator
 from port_server import probe as os_probe
 from port_server.audit import AuditedStore
-from port_server.errors import AllocationNotFound, OtherHost, PortAllocated
+from port_server.errors import AllocationNotFound, NameTaken, OtherHost, PortAllocated
+from port_server.integrations import proxy_names
 from port_server.models import (
     Actor,
     Allocation,
+    AllocationFilter,
     AllocationRequest,
     AuditEntry,
     PoolUsage,
@@ -64,7 +67,10 @@ class ServiceCore:
     ) -> None:
         #: Writes through ``self.store`` are audited; ``raw_store`` is the backend itself.
         self.raw_store = store
-        self.store = AuditedStore(store, lambda: self.clock())
+        self.store = AuditedStore(store, lambda: self.clock(), on_commit=self._committed)
+        #: Called (no arguments) after each committed change of allocations: keep them quick,
+        #: they run on the writer's thread (the proxy only sets a flag for its pusher).
+        self.listeners: list[Callable[[], None]] = []
         self.settings = settings
         self.probe: Probe = probe if probe is not None else os_probe  # type: ignore[assignment]
         self.clock = clock
@@ -85,9 +91,31 @@ class ServiceCore:
         return self.writer.call(fn)
 
     def add_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener()`` after each commit that changed the registry (on the writer
-        thread, before the requests are answered: keep it quick)."""
-        self.writer.add_listener(listener)
+        """Call ``listener()`` after each commit that changed allocations: once per group
+        commit, on the writer thread, before its requests are answered (keep it quick)."""
+        self.listeners.append(listener)
+
+    def _committed(self) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:  # a listener's fault must not fail a committed change
+                import logging
+
+                logging.getLogger("port_server").exception("change listener failed")
+
+    def _check_name(self, tx: StoreTx, alloc: Allocation) -> None:
+        """``alloc``'s proxy name must be DNS-safe and its own (InvalidInput, NameTaken)."""
+        if alloc.protocol != "tcp":
+            return
+        hit = proxy_names.find_collision(alloc, tx.select(AllocationFilter(host=alloc.host)),
+                                         self.host)
+        if hit is not None:
+            name, other = hit
+            raise NameTaken(
+                f"{alloc.key} would answer at {name}, which {other.key} (id={other.id})"
+                " already has; rename one of them, or pass --no-http", name=name,
+                holder=other.to_dict())
 
     def _validate(self, req: AllocationRequest) -> AllocationRequest:
         return validate_request(req, self.settings, self.type_rules)
@@ -101,6 +129,9 @@ class ServiceCore:
 
     def _insert(self, tx: StoreTx, req: AllocationRequest, port: int,
                 host: str | None = None) -> Allocation:
+        if req.http is None:  # sync's requests: the pool decides
+            req = replace(req, http=proxy_names.is_http(req.type, None,
+                                                        self.settings.proxy.http_pools))
         try:
             return tx.insert(host or self.host, req, port, self.clock())
         except DuplicateKey:  # another process won a race on the same file: report it plainly

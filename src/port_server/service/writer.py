@@ -9,9 +9,9 @@ removed, database down) fails the whole batch: nothing of it was applied, and ev
 it gets the same 503 naming the cause. On PostgreSQL the per-host advisory lock is taken once
 per batch (the transaction's first ``lock_host``).
 
-Listeners run on the writer thread after each commit in which a request succeeded, before the
-requests are answered; they must return quickly (hand work to another thread), as the answers
-and the next batch wait for them.
+Change listeners (``AuditedStore.on_commit``, the service's ``listeners``) run once per batch,
+on the writer thread, after the commit and before the requests are answered; they must return
+quickly (hand work to another thread), as the answers and the next batch wait for them.
 """
 
 from __future__ import annotations
@@ -68,15 +68,10 @@ class Writer:
         #: The fault of the last batch, None once one commits again.
         self.last_fault: StoreUnavailable | None = None
         self._on_abort = on_abort
-        self._listeners: list[Callable[[], None]] = []
         self._queue: queue.Queue[_Job] = queue.Queue(max_queue)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._fatal = (StoreUnavailable, *getattr(store, "store_errors", ()))
-
-    def add_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener()`` after each commit that changed the registry."""
-        self._listeners.append(listener)
 
     # -- submitting ------------------------------------------------------------------------
 
@@ -155,14 +150,6 @@ class Writer:
         self.stats.batches += 1
         self.stats.requests += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        if self._listeners and any(ok for ok, _ in outcomes):
-            # Before the answers: a client that sees its change acknowledged knows the
-            # listeners (e.g. the proxy's route table) have heard of it.
-            for listener in self._listeners:
-                try:
-                    listener()
-                except Exception:  # a listener's failure is its own; the commit stands
-                    log.exception("a change listener failed")
         for job, (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
                 job.future.set_result(value)

@@ -1,5 +1,11 @@
 """``up``: give this checkout of a compose project its own host ports.
 
+Beside compose files, the project's own dev-server files count (``dev_config_claims``): a
+Procfile, a vite config, a justfile, Taskfile, mise or Tilt file at the top of the folder, and
+the files Rails, Spring and dev containers keep in ``config/`` and ``.devcontainer/``. Where such a
+port is read from a variable the tool loads from ``.env`` (``-p ${WEB_PORT:-3000}`` in a Procfile,
+``env.VITE_PORT`` from vite's ``loadEnv``), ``up`` moves it the same way.
+
 Every service that publishes a port gets an allocation (idempotent). A port set by a variable the
 compose file already references (``"${PG_PORT:-5432}:5432"``) is allocated — its current value if
 that is free, another port if not — and written to the project's ``.env``, so a second worktree of
@@ -53,6 +59,35 @@ def compose_claims(folder: Path, warnings: list[str]) -> list[PortClaim]:
             and not c.file.endswith(_TEMPLATE_SUFFIXES)]
 
 
+#: Folders whose files ``up`` reads beside the top of the project (Rails and Spring keep their
+#: server config in ``config/``; dev containers theirs in ``.devcontainer/``).
+_CONFIG_FOLDERS = ("config/", ".devcontainer/")
+
+
+def dev_config_claims(folder: Path, warnings: list[str],
+                      before: list[PortClaim]) -> list[PortClaim]:
+    """Port claims of the non-compose project files ``up`` manages (see module doc); a port
+    already claimed (in ``before`` or an earlier file: a Procfile's ``rails s -p 3000`` and
+    ``config/puma.rb``'s ``port 3000``) is one listener and kept once."""
+    from port_server.scanners import SCANNERS
+    from port_server.scanners.project import scan_project
+
+    others = tuple(s for s in SCANNERS if s.kind not in ("compose", "npm", "env", "make",
+                                                         "script"))
+    result = scan_project(folder, scanners=others)
+    warnings.extend(f"{problem.file}: {problem.error}" for problem in result.problems)
+    seen = {(c.host_port, c.protocol) for c in before}
+    out = []
+    for c in sorted(result.claims, key=lambda c: ("/" in c.file, c.file, c.line)):
+        if c.host_port is None or (c.host_port, c.protocol) in seen or not (
+                "/" not in c.file or (c.file.startswith(_CONFIG_FOLDERS)
+                and c.file.count("/") <= 2)):
+            continue
+        seen.add((c.host_port, c.protocol))
+        out.append(c)
+    return out
+
+
 def up(client: RegistryClient, folder: Path, app: str, instance: str, only: list[str],
        env_path: Path | None = None) -> UpResult:
     """Allocate the compose project's ports at ``folder`` and write their .env variables."""
@@ -60,9 +95,10 @@ def up(client: RegistryClient, folder: Path, app: str, instance: str, only: list
 
     warnings: list[str] = []
     claims = compose_claims(folder, warnings)
+    claims += dev_config_claims(folder, warnings, claims)
     if not claims and not any(_is_compose(p) for p in folder.iterdir()):
-        raise InvalidInput(f"no compose file in {folder}; run `portctl up` in a compose"
-                           " project's folder", field="dir")
+        raise InvalidInput(f"no compose file or dev-server config in {folder}; run `portctl up`"
+                           " in a project's folder", field="dir")
     services = {c.service for c in claims}
     unknown = [s for s in only if s not in services]
     if unknown:
@@ -127,16 +163,20 @@ def _named(claims: list[PortClaim]) -> list[tuple[str, PortClaim]]:
 def _up_one(client: RegistryClient, app: str, instance: str, name: str, claim: PortClaim,
             mine: dict[str, Allocation], var: str) -> dict[str, Any]:
     from port_server.errors import Conflict
+    from port_server.integrations.proxy_names import HTTP_POOLS
     from port_server.models import AllocationRequest
+    from port_server.type_inference import infer_type
 
     protocol = claim.protocol or "tcp"
     outcome: dict[str, Any] = {"service": name, "compose_service": claim.service,
                                "variable": var, "port": None, "protocol": protocol,
-                               "file": claim.file, "line": claim.line, "detail": ""}
+                               "file": claim.file, "line": claim.line, "detail": "",
+                               "proxy_url": ""}
     existing = mine.get(name)
     if existing is not None:
         if var or existing.port == claim.host_port:
-            outcome.update(status="already allocated", port=existing.port)
+            outcome.update(status="already allocated", port=existing.port,
+                           proxy_url=existing.proxy_url)
             return outcome
         outcome.update(status="conflict", port=claim.host_port,
                        detail=f": {existing.key} holds {existing.port}, the compose file says"
@@ -144,23 +184,27 @@ def _up_one(client: RegistryClient, app: str, instance: str, name: str, claim: P
         return outcome
     note = f"{claim.file}:{claim.line}"
 
+    # A service named like a web app or an API gets a proxy name (compose files carry no type).
+    http = True if infer_type(name) in HTTP_POOLS else None
+
     def request(port: int | None) -> AllocationRequest:
         return AllocationRequest(app=app, instance=instance, service=name, port=port,
-                                 protocol=protocol, source="compose", note=note)
+                                 protocol=protocol, source=claim.kind, note=note, http=http)
 
     if claim.host_port is not None:
         try:
             alloc = client.allocate(request(claim.host_port)).allocation
-            outcome.update(status="allocated", port=alloc.port)
+            outcome.update(status="allocated", port=alloc.port, proxy_url=alloc.proxy_url)
             return outcome
         except Conflict as exc:
             if not var:
+                variable = f"${{{name.upper().replace('-', '_')}_PORT:-{claim.host_port}}}"
+                hint = f'"{variable}:..."' if claim.kind == "compose" else variable
                 outcome.update(status="conflict", port=claim.host_port,
-                               detail=f": {exc.message} (a literal port; make it"
-                                      f" \"${{{name.upper().replace('-', '_')}_PORT:-"
-                                      f"{claim.host_port}}}:...\" to let `up` move it)")
+                               detail=f": {exc.message} (a literal port; make it {hint} to let"
+                                      " `up` move it)")
                 return outcome
     alloc = client.allocate(request(None)).allocation
     moved = f" (instead of {claim.host_port})" if claim.host_port else ""
-    outcome.update(status="allocated", port=alloc.port, detail=moved)
+    outcome.update(status="allocated", port=alloc.port, detail=moved, proxy_url=alloc.proxy_url)
     return outcome
