@@ -39,11 +39,14 @@ LIVEZ_CLIENT = """
 import sys, time
 from port_server.client import RegistryClient
 c = RegistryClient(sys.argv[1])
+c.request('GET', '/livez')
 out = []
+start = time.monotonic()
 for i in range(int(sys.argv[3])):
     t = time.perf_counter()
     c.request('GET', '/livez')
     out.append((time.perf_counter() - t) * 1000)
+print(start, time.monotonic())
 print(' '.join(f'{x:.3f}' for x in out))
 """
 
