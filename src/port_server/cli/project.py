@@ -73,13 +73,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--json", action="store_true", help="print the mappings as JSON")
     p.set_defaults(func=cmd_compose_ports)
 
-    from port_server.cli import project_up
-
-    project_up.register(sub)
-
 
 def _port_arg(text: str) -> int:
-    from port_server.cli.allocations import port_arg
+    from port_server.cli.args import port_arg
 
     return port_arg(text)
 
