@@ -39,9 +39,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                         " .claude/skills/port-server/)",
         description="Write the skill to .claude/skills/port-server/ at the root of the git"
                     " repository you are in (default; the current folder outside git), to the"
-                    " skills folder of every agent home that exists with --global (~/.claude, ~/.codex,"
-                    " ~/.agents), or to DIR/port-server/ with --dir. Re-running updates in place;"
-                    " files you edited are kept unless --force.")
+                    " skills folder of every agent home that exists with --global (~/.claude,"
+                    " ~/.codex, ~/.agents), or to DIR/port-server/ with --dir. Re-running updates"
+                    " in place; files you edited are kept unless --force.")
     where = inst.add_mutually_exclusive_group()
     where.add_argument("--global", dest="global_", action="store_true",
                        help="install for every agent home found in your home directory")
