@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from port_server.cli.identity import detect, sanitize, worktree_root
+from port_server.workflows.identity import detect, sanitize, worktree_root
 
 
 def git(cwd: Path, *args: str) -> None:

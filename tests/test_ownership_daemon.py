@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ServerProc, make_server, require_root
+from conftest import ServerProc, make_server, require_root, require_tool
 from port_server.client import RegistryClient
 
 
@@ -35,16 +35,18 @@ def wait_for(predicate: object, timeout: float = 10.0) -> bool:
 @pytest.fixture(scope="module")
 def two_users() -> Iterator[list[pwd.struct_passwd]]:
     require_root("create throwaway OS users (useradd)")
+    useradd = require_tool("useradd", "apt-get install passwd", paths=("/usr/sbin/useradd",))
+    userdel = require_tool("userdel", "apt-get install passwd", paths=("/usr/sbin/userdel",))
     tag = secrets.token_hex(3)
     names = [f"pst{tag}a", f"pst{tag}b"]
     for name in names:
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        subprocess.run([useradd, "--no-create-home", "--shell", "/usr/sbin/nologin", name],
                        check=True, capture_output=True)
     try:
         yield [pwd.getpwnam(n) for n in names]
     finally:
         for name in names:
-            subprocess.run(["userdel", name], capture_output=True)
+            subprocess.run([userdel, name], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +68,9 @@ def portctl_as(srv: ServerProc | dict[str, str], user: pwd.struct_passwd | None,
     import traceback
 
     from port_server import cli
-    from port_server.cli import identity, output, security  # noqa: F401
+    from port_server.cli import output, security  # noqa: F401
     from port_server.client import RegistryClient  # noqa: F401
+    from port_server.workflows import identity  # noqa: F401
 
     cli.build_parser()  # imports every command module now, while /root is readable
     env = dict(srv.env if isinstance(srv, ServerProc) else srv)

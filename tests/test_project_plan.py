@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from port_server.cli.project_plan import env_var_for, plan, service_from_variable
 from port_server.models import PortClaim
+from port_server.workflows.project_plan import env_var_for, plan, service_from_variable
 
 
 def claim(kind: str, service: str, port: int | None, container: int | None = None,

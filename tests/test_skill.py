@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ServerProc, free_port, make_server
+from conftest import BIN, ServerProc, free_port, make_server, require_tool
 from test_run import private_pool
 
 SKILL_DIR = Path(__file__).resolve().parent.parent / "src" / "port_server" / "skill"
@@ -183,6 +183,7 @@ def test_skill_commands_are_many_and_cover_the_verbs() -> None:
 @pytest.mark.parametrize("skill_file", SKILL_FILES)
 def test_every_skill_command_runs(skill_file: str, tmp_path: Path) -> None:
     """Each file on a fresh registry, in order: an agent may read either one on its own."""
+    require_tool("jq", "apt-get install jq")  # the skill's recipes pipe --json into jq
     server = make_server(tmp_path, config=private_pool()).start()  # its runs bind for real
     workdir = tmp_path / "work"
     workdir.mkdir()

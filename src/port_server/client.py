@@ -11,7 +11,7 @@ import json
 import os
 import socket
 
-from port_server.defaults import default_socket_path, server_addr_from_env
+from port_server.address import Endpoint, parse_addr, resolve
 from port_server.errors import PortServerError, ProtocolError, ServerUnreachable, from_json
 from port_server.models import (
     Allocation,
@@ -45,28 +45,6 @@ def urlencode(query: dict[str, str]) -> str:
     return "&".join(f"{quote(k)}={quote(v)}" for k, v in query.items())
 
 
-def parse_addr(addr: str) -> tuple[str, int] | str:
-    """'127.0.0.1:51234', 'http://localhost:51234/', '[::1]:51234' -> (host, port);
-    'unix:/path/to.sock' -> '/path/to.sock'."""
-    text = addr.strip()
-    if text.startswith("unix:"):
-        return text[len("unix:"):]
-    for prefix in ("http://", "https://"):
-        if text.startswith(prefix):
-            text = text[len(prefix):]
-    text = text.rstrip("/")
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = text, "51234"
-    host = host.strip("[]") or "127.0.0.1"
-    try:
-        return host, int(port)
-    except ValueError:
-        raise ServerUnreachable(f"bad server address {addr!r}; use HOST:PORT, e.g. 127.0.0.1:51234"
-                                ) from None
-
-
-
 # Aliases: the classes below have a method named `list`, which shadows the builtin there.
 if TYPE_CHECKING:
     Allocations = list[Allocation]
@@ -91,31 +69,26 @@ def token_from_env(token_file: str | None = None) -> str | None:
         raise ServerUnreachable(f"cannot read token file {path}: {exc.strerror}") from None
 
 
-def implicit_socket() -> str | None:
-    """The server's Unix socket when no address was chosen explicitly and the socket exists:
-    the kernel then tells the server who we are (SO_PEERCRED)."""
-    if os.environ.get("PORT_SERVER_ADDR") or os.environ.get("PORT_REGISTRY_ADDR"):
-        return None
-    path = default_socket_path()
-    try:
-        import stat
-
-        return str(path) if stat.S_ISSOCK(os.stat(path).st_mode) else None
-    except OSError:
-        return None
-
-
 class RegistryClient:
     def __init__(self, addr: str | None = None, timeout: float = 30.0,
                  token: str | None = None, token_file: str | None = None) -> None:
-        #: Without an explicit address, try the Unix socket first and fall back on TCP.
-        self.unix_first = implicit_socket() if addr is None else None
-        self.addr = addr or server_addr_from_env()
-        self.target = parse_addr(self.addr)
+        #: Where to connect (see ``address``): without an explicit address, the Unix socket
+        #: first (``unix_first``; None once it failed) and TCP as the fallback.
+        self.endpoint: Endpoint = resolve(addr)
+        self.unix_first = self.endpoint.unix_first
+        self.addr = self.endpoint.addr
+        self.target = self.endpoint.target
         self.timeout = timeout
         self.token = token if token is not None else token_from_env(token_file)
         self._sock: socket.socket | None = None
         self._buf = b""
+
+    @property
+    def via(self) -> str:
+        """What this client connects to (after a request: what it really used)."""
+        if self.unix_first is not None:
+            return f"unix:{self.unix_first}"
+        return f"unix:{self.target}" if isinstance(self.target, str) else self.addr
 
     # -- transport -------------------------------------------------------------------------
 

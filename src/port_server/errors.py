@@ -11,6 +11,7 @@ turns the class into an exit code in exactly one place (``cli/__init__.py``).
     │   ├── PayloadTooLarge         413  exit 2  payload_too_large
     │   └── UnsupportedMediaType    415  exit 2  unsupported_media_type
     ├── NotFound                    404  exit 1  not_found
+    │   └── AllocationNotFound      404  exit 1  allocation_not_found
     ├── Conflict                    409  exit 1  conflict
     │   ├── PortAllocated           409  exit 1  port_allocated
     │   ├── PortInUse               409  exit 1  port_in_use
@@ -96,6 +97,11 @@ class UnsupportedMediaType(InvalidInput):
 class NotFound(PortServerError):
     code = "not_found"
     http_status = 404
+
+
+class AllocationNotFound(NotFound):
+    code = "allocation_not_found"
+    short = "allocation not found"
 
 
 class Conflict(PortServerError):

@@ -83,17 +83,13 @@ def _check(client: RegistryClient, args: dict[str, Any]) -> Any:
 
 
 def _identity(args: dict[str, Any], folder: Any) -> tuple[str, str]:
-    from port_server.cli.identity import detect
+    from port_server.workflows.project import identity
 
-    app, instance = args.get("app"), args.get("instance")
-    if not app or not instance:
-        default_app, default_instance = detect(folder)
-        app, instance = app or default_app, instance or default_instance
-    return str(app), str(instance)
+    return identity(args.get("app"), args.get("instance"), folder)
 
 
 def _folder(args: dict[str, Any]) -> Any:
-    from port_server.cli.project import project_dir
+    from port_server.workflows.project import project_dir
 
     return project_dir(str(args.get("dir") or ".")).resolve()
 
@@ -111,36 +107,31 @@ def _scan_project(client: RegistryClient, args: dict[str, Any]) -> Any:
 
 
 def _register(client: RegistryClient, args: dict[str, Any]) -> Any:
-    from port_server.cli.project import allocation_filter, register_one
-    from port_server.cli.project_plan import plan
     from port_server.scanners.project import scan_project
+    from port_server.workflows.project import register
 
     folder = _folder(args)
     app, instance = _identity(args, folder)
     result = scan_project(folder)
-    mine = client.list(allocation_filter(app, instance))
-    outcomes = [register_one(client, app, instance, item, mine, bool(args.get("dry_run")))
-                for item in plan(result.claims)]
-    return {"app": app, "instance": instance, "ports": outcomes,
+    done = register(client, folder, app, instance, bool(args.get("dry_run")), result=result)
+    return {"app": app, "instance": instance, "ports": done.outcomes,
             "problems": [p.to_dict() for p in [*result.problems, *result.notes]]}
 
 
 def _write_env(client: RegistryClient, args: dict[str, Any]) -> Any:
-    from port_server.cli.project import (
-        allocation_filter,
+    from port_server.workflows.project import (
+        env_values,
         parse_var_overrides,
         project_path,
         write_env_file,
     )
-    from port_server.cli.project_plan import env_var_for
 
     overrides = parse_var_overrides([f"{k}={v}" for k, v in (args.get("vars") or {}).items()])
     app, instance = _identity(args, project_path(".").resolve())
-    allocs = sorted(client.list(allocation_filter(app, instance)), key=lambda a: a.service)
-    values = {overrides.get(a.service) or env_var_for(a.service): a.port for a in allocs}
+    values = env_values(client, app, instance, overrides)
     path = project_path(str(args.get("file") or ".env"))
     if values:
-        write_env_file(path, values, announce=False)  # its report goes to stderr
+        write_env_file(path, values)
     return {"file": str(path.resolve()), "app": app, "instance": instance, "values": values}
 
 

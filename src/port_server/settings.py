@@ -1,6 +1,7 @@
 """Where things live and the defaults: every environment variable and config key, in one place.
 
-Lookup order for each setting: command-line flag > environment variable > config file > default.
+Lookup order for each setting: command-line flag > environment variable > config file > default
+(the listen address: ``address.server_listen``, shared with the client).
 The config file is TOML: ``$PORT_SERVER_HOME/config.toml`` when PORT_SERVER_HOME is set, otherwise
 ``$XDG_CONFIG_HOME/port-server/config.toml`` (``~/.config/port-server/config.toml``).
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from port_server import defaults
+from port_server.address import config_path, server_listen
 from port_server.defaults import (  # noqa: F401  (re-exported: settings is where people look)
     DEFAULT_ADDR,
     DEFAULT_HOST,
@@ -71,13 +73,7 @@ def data_dir_from_env(env: dict[str, str] | None = None) -> Path:
 
 
 def config_path_from_env(env: dict[str, str] | None = None) -> Path:
-    env = dict(os.environ) if env is None else env
-    if env.get("PORT_SERVER_CONFIG"):
-        return Path(env["PORT_SERVER_CONFIG"]).expanduser()
-    if env.get("PORT_SERVER_HOME"):
-        return Path(env["PORT_SERVER_HOME"]).expanduser() / "config.toml"
-    xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
-    return Path(xdg) / "port-server" / "config.toml"
+    return Path(config_path(dict(os.environ) if env is None else env))
 
 
 def parse_range(text: str, what: str) -> tuple[int, int]:
@@ -242,13 +238,12 @@ def load_settings(
     env = dict(os.environ) if env is None else env
     data_dir = data_dir_from_env(env)
     config = load_config_file(config_path or config_path_from_env(env))
-    listen = str(config.get("listen", ""))
-    host, _, port_s = listen.rpartition(":") if listen else ("", "", "")
+    host, port, _ = server_listen(env, str(config.get("listen", "")))
     skip = config.get("skip_ports")
     settings = Settings(
         data_dir=Path(config.get("data_dir", data_dir)),
-        host=host or DEFAULT_HOST,
-        port=int(port_s) if port_s else DEFAULT_PORT,
+        host=host,
+        port=port,
         store_url=str(env.get("PORT_SERVER_STORE") or config.get("store", "")),
         host_id=str(env.get("PORT_SERVER_HOST_ID") or config.get("host_id")
                     or socket.gethostname()),

@@ -45,6 +45,14 @@ COMMAND_INDEX = {
 
 _GLOBAL_OPTIONS_WITH_VALUE = ("--addr", "--token-file")
 
+#: The end of portctl's and portman's --help: exit codes and where the server is looked for.
+EPILOG = ("Exit codes: 0 ok, 1 error (or port taken for check), 2 usage, 3 server unreachable. "
+          "Server address, first found: --addr, $PORT_SERVER_ADDR, the config file's listen, "
+          "127.0.0.1:51234; without --addr or $PORT_SERVER_ADDR the server's Unix socket is "
+          "tried first. `portctl status` shows which one is used.")
+ADDR_HELP = ("server address HOST:PORT or unix:PATH (default $PORT_SERVER_ADDR, the config "
+             "file's listen, 127.0.0.1:51234)")
+
 
 def command_in(argv: Sequence[str]) -> str | None:
     """The command word of ``argv`` (the first positional after global options)."""
@@ -92,12 +100,9 @@ def build_parser(prog: str = "portctl",
     parser = _Parser(
         prog=prog,
         description="Allocate host ports that never collide, from the port-server registry.",
-        epilog="Exit codes: 0 ok, 1 error (or port taken for check), 2 usage, 3 server "
-               "unreachable. Server address: --addr, $PORT_SERVER_ADDR, $PORT_REGISTRY_ADDR, "
-               "default 127.0.0.1:51234.",
+        epilog=EPILOG,
     )
-    parser.add_argument("--addr", help="server address HOST:PORT (default $PORT_SERVER_ADDR or "
-                                       "127.0.0.1:51234)")
+    parser.add_argument("--addr", help=ADDR_HELP)
     parser.add_argument("--token-file", help="file holding the server's bearer token (default"
                                              " $PORT_SERVER_TOKEN, $PORT_SERVER_TOKEN_FILE)")
     parser.add_argument("--version", action="version", version=f"portctl {__version__}")
@@ -120,6 +125,10 @@ def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> i
         return EXIT_USAGE
     ctx = Context(args.addr, getattr(args, "token_file", None))
     try:
+        if args.addr is not None:  # a usage error now, whether or not the command connects
+            from port_server.address import parse_addr
+
+            parse_addr(args.addr)
         code: int | None = args.func(args, ctx)
         return code or 0
     except PortServerError as exc:

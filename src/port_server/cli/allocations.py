@@ -112,7 +112,7 @@ def print_result(result: AllocationResult, as_json: bool) -> None:
 
 def identity_of(args: argparse.Namespace) -> tuple[str, str, str]:
     """(app, instance, service) from the flags; app/instance default to the git identity."""
-    from port_server.cli.identity import detect
+    from port_server.workflows.identity import detect
 
     if not args.service:
         raise InvalidInput("--service is required (e.g. --service web)", field="service")

@@ -9,7 +9,13 @@ import time
 
 from port_server import __version__
 from port_server.cli import output
-from port_server.errors import EXIT_OK, EXIT_UNREACHABLE, PortServerError, ServerUnreachable
+from port_server.errors import (
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    InvalidInput,
+    PortServerError,
+    ServerUnreachable,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,7 +30,11 @@ STOP_TIMEOUT = 15.0
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    p = sub.add_parser("health", help="is the server up? exit 0 yes, 3 unreachable")
+    p = sub.add_parser("health", help="is the server up? exit 0 yes, 3 unreachable",
+                       description="Ask the server's /healthz. With --wait, keep asking until it"
+                                   " answers (after `port-server &`, before the first command).")
+    p.add_argument("--wait", type=float, nargs="?", const=START_TIMEOUT, metavar="SECONDS",
+                   help=f"wait up to SECONDS (default {START_TIMEOUT:g}) for the server to answer")
     p.add_argument("--json", action="store_true", help="print the health answer as JSON")
     p.set_defaults(func=cmd_health)
 
@@ -53,35 +63,43 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def cmd_health(args: argparse.Namespace, ctx: Context) -> int:
+    if args.wait is not None:
+        if args.wait < 0:
+            raise InvalidInput("--wait: give seconds >= 0, e.g. --wait 10", field="wait")
+        if _healthy_within(ctx, args.wait, None) is None:
+            raise ServerUnreachable(f"port-server did not answer at {ctx.client.via} within"
+                                    f" {args.wait:g}s; start it with `portctl start`")
     data = ctx.client.health()
     if args.json:
         output.as_json(data)
     else:
-        output.emit(f"ok: port-server {data.get('version', '?')} at {ctx.client.addr}")
+        output.emit(f"ok: port-server {data.get('version', '?')} at {ctx.client.via}")
     return EXIT_OK
 
 
-def _listen_args(addr: str) -> list[str]:
-    from port_server.client import parse_addr
-
-    target = parse_addr(addr)
+def _listen_args(ctx: Context) -> list[str]:
+    target = ctx.client.target
     if isinstance(target, str):
-        raise PortServerError("portctl start needs a TCP address, not a unix socket")
+        raise InvalidInput("portctl start needs a TCP address (HOST:PORT), not a Unix socket",
+                           field="addr")
     return ["--host", target[0], "--port", str(target[1])]
 
 
-def _wait_healthy(ctx: Context, seconds: float, proc: subprocess.Popen[bytes] | None) -> bool:
+def _healthy_within(ctx: Context, seconds: float,
+                    proc: subprocess.Popen[bytes] | None) -> dict[str, Any] | None:
+    """/healthz's answer once the server gives one within ``seconds``; None when it does not
+    (or when ``proc``, the server we started, exits first)."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while True:
         if proc is not None and proc.poll() is not None:
-            return False
+            return None
         try:
-            ctx.client.health()
-            return True
+            return ctx.client.health()
         except ServerUnreachable:
             ctx.client.close()
-            time.sleep(0.1)
-    return False
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
 
 
 def cmd_start(args: argparse.Namespace, ctx: Context) -> int:
@@ -99,11 +117,11 @@ def cmd_start(args: argparse.Namespace, ctx: Context) -> int:
     data_dir = data_dir_from_env()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = data_dir / "port-server.log"
-    cmd = [sys.executable, "-m", "port_server.server.daemon", *_listen_args(ctx.client.addr)]
+    cmd = [sys.executable, "-m", "port_server.server.daemon", *_listen_args(ctx)]
     with log_path.open("ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True, close_fds=True)
-    if not _wait_healthy(ctx, args.wait, proc):
+    if _healthy_within(ctx, args.wait, proc) is None:
         tail = _tail(log_path)
         raise PortServerError(f"port-server did not start; last log line: {tail}"
                               f" (full log: {log_path})")
@@ -165,26 +183,46 @@ def cmd_restart(args: argparse.Namespace, ctx: Context) -> int:
     return cmd_start(args, ctx)
 
 
+def _where(ctx: Context) -> dict[str, Any]:
+    """Where the client looks for the server, and why (see ``port_server.address``)."""
+    client = ctx.client
+    tcp = None if isinstance(client.target, str) else client.addr
+    return {"via": client.via, "tcp": tcp, "tcp_from": client.endpoint.source,
+            "unix_socket": client.endpoint.unix_first or (
+                client.target if isinstance(client.target, str) else None)}
+
+
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     try:
         info = ctx.client.info()
         count = len(ctx.client.list())
     except ServerUnreachable as exc:
         if args.json:
-            output.as_json({"running": False, "addr": ctx.client.addr})
+            output.as_json({"running": False, "addr": ctx.client.addr, **_where(ctx)})
+        else:
+            _print_where(_where(ctx))
         output.error(exc.message)
         return EXIT_UNREACHABLE
-    info = {"running": True, "addr": ctx.client.addr, "allocations": count, **info}
+    where = _where(ctx)
+    info = {"running": True, "addr": ctx.client.addr, **where, "allocations": count, **info}
     if args.json:
         output.as_json(info)
         return EXIT_OK
-    output.emit(f"port-server {info.get('version')} running at {ctx.client.addr}"
+    output.emit(f"port-server {info.get('version')} running at {where['via']}"
                 f" (pid {info.get('pid')})")
+    _print_where(where)
     output.emit(f"  host id:     {info.get('host')}")
     output.emit(f"  store:       {info.get('store')}")
     output.emit(f"  data dir:    {info.get('data_dir')}")
     output.emit(f"  allocations: {count}")
     return EXIT_OK
+
+
+def _print_where(where: dict[str, Any]) -> None:
+    output.emit(f"  connects to: {where['via']}")
+    if where["tcp"]:
+        output.emit(f"  tcp address: {where['tcp']} (from {where['tcp_from']})")
+    output.emit(f"  unix socket: {where['unix_socket'] or '(none found; using TCP)'}")
 
 
 def cmd_version(args: argparse.Namespace, ctx: Context) -> int:
@@ -194,9 +232,10 @@ def cmd_version(args: argparse.Namespace, ctx: Context) -> int:
     except ServerUnreachable:
         server = None
     if args.json:
-        output.as_json({"portctl": __version__, "server": server, "addr": ctx.client.addr})
+        output.as_json({"portctl": __version__, "server": server, "addr": ctx.client.addr,
+                        "via": ctx.client.via})
     else:
         output.emit(f"portctl {__version__}")
-        output.emit(f"port-server {server} at {ctx.client.addr}" if server
-                    else f"port-server not reachable at {ctx.client.addr}")
+        output.emit(f"port-server {server} at {ctx.client.via}" if server
+                    else f"port-server not reachable at {ctx.client.via}")
     return EXIT_OK

@@ -37,16 +37,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def check_server(ctx: Context) -> tuple[list[Check], dict[str, Any] | None]:
-    addr = ctx.client.addr
     try:
         health = ctx.client.health()
     except ServerUnreachable as exc:
         return [Check("server", "fail", f"{exc.message}"),
                 Check("database", "warn", "not checked: the server is unreachable")], None
     except PortServerError as exc:  # /healthz answers 503 when the store is down
+        addr = ctx.client.via
         return [Check("server", "ok", f"port-server answers at {addr}"),
                 Check("database", "fail", exc.message)], None
     version = health.get("version")
+    addr = f"{ctx.client.via} (address from {ctx.client.endpoint.source})"
     checks = [
         Check("server", "ok", f"port-server {version} at {addr}") if version == __version__ else
         Check("server", "warn", f"port-server {version} at {addr}, but portctl is {__version__};"

@@ -15,7 +15,7 @@ import importlib
 import sys
 
 from port_server import __version__
-from port_server.cli import _Parser, metadata, output, run_parser
+from port_server.cli import ADDR_HELP, EPILOG, _Parser, metadata, output, run_parser
 from port_server.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, InvalidInput, PortInUse
 from port_server.models import AllocationFilter, AllocationRequest, registry_name
 
@@ -43,10 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="portman",
-        description="Seed 001's port manager on the port-server registry (same data as portctl).",
-        epilog="Exit codes: 0 ok, 1 error (or port taken for check), 2 usage, 3 server "
-               "unreachable. Server address: --addr or $PORT_SERVER_ADDR.")
-    parser.add_argument("--addr", help="server address HOST:PORT")
+        description="portman's short command lines on the port-server registry (the same data"
+                    " as portctl).",
+        epilog=EPILOG)
+    parser.add_argument("--addr", help=ADDR_HELP)
     parser.add_argument("--version", action="version", version=f"portman {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 

@@ -1,7 +1,7 @@
 """portctl scan-project | register | env | compose-ports | up: a project's ports, both ways.
 
-Scanning runs here in the CLI process (it only reads files; yaml is imported when a compose file
-is met). Registering goes through the client: list, check_port, allocate with an explicit port.
+The work is done by ``workflows.project`` (shared with the MCP server); these commands parse
+arguments and present the results.
 """
 
 from __future__ import annotations
@@ -11,16 +11,14 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from port_server.cli import output
-from port_server.errors import EXIT_ERROR, EXIT_OK, InvalidInput, PortServerError
+from port_server.errors import EXIT_ERROR, EXIT_OK
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
     from port_server.cli import Context
-    from port_server.cli.project_plan import PlannedPort
-    from port_server.client import RegistryClient
-    from port_server.models import Allocation, PortClaim
+    from port_server.models import PortClaim
     from port_server.scanners.project import ScanResult
 
 
@@ -93,41 +91,24 @@ def identity_args(p: argparse.ArgumentParser) -> None:
 
 
 def identity(args: argparse.Namespace, folder: Path) -> tuple[str, str]:
-    from port_server.cli.identity import detect
+    from port_server.workflows.project import identity as resolve
 
-    app, instance = args.app, args.instance
-    if app is None or instance is None:
-        default_app, default_instance = detect(folder)
-        app, instance = app or default_app, instance or default_instance
-    return app, instance
-
-
-def project_path(text: str) -> Path:
-    from pathlib import Path  # lazily: portctl's start-up path stays light
-
-    return Path(text)
-
-
-def project_dir(text: str) -> Path:
-    folder = project_path(text)
-    if not folder.is_dir():
-        raise InvalidInput(f"DIR {text!r} is not a directory; give the project's folder",
-                           field="dir")
-    return folder
+    return resolve(args.app, args.instance, folder)
 
 
 def scan(folder: Path) -> ScanResult:
     from port_server.scanners.project import scan_project
+    from port_server.workflows.project import scan_warnings
 
     result = scan_project(folder)
-    for problem in result.problems:
-        output.warn(f"{problem.file}: {problem.error}")
-    for note in result.notes:
-        output.warn(f"{note.file}: {note.error}")
+    for line in scan_warnings(result):
+        output.warn(line)
     return result
 
 
 def cmd_scan_project(args: argparse.Namespace, ctx: Context) -> int:
+    from port_server.workflows.project import project_dir
+
     result = scan(project_dir(args.dir))
     if args.json:
         output.as_json([c.to_dict() for c in result.claims])
@@ -146,103 +127,29 @@ def _port_text(claim: PortClaim) -> str:
 
 
 def cmd_register(args: argparse.Namespace, ctx: Context) -> int:
-    from port_server.cli.project_plan import plan
+    from port_server.workflows.project import project_dir, register
 
     folder = project_dir(args.dir)
     app, instance = identity(args, folder.resolve())
-    result = scan(folder)
-    planned = plan(result.claims)
-    mine = ctx.client.list(allocation_filter(app, instance))
-    outcomes = [register_one(ctx.client, app, instance, item, mine, args.dry_run)
-                for item in planned]
-    for claim in result.claims:
-        if claim.network_mode_host:
-            output.warn(f"{claim.file}:{claim.line}: {claim.service} uses network_mode: host;"
-                        " only the ports listed for it are registered, check what else it binds")
-        elif claim.host_port is None:
-            output.warn(f"{claim.file}:{claim.line}: {claim.service}: {claim.note}; not"
-                        " registered")
+    done = register(ctx.client, folder, app, instance, args.dry_run, result=scan(folder))
+    for line in done.skipped:
+        output.warn(line)
     if args.json:
-        output.as_json(outcomes)
-    elif not outcomes:
+        output.as_json(done.outcomes)
+    elif not done.outcomes:
         output.emit("no host-bound ports found")
-    for item in outcomes if not args.json else []:
+    for item in done.outcomes if not args.json else []:
         output.emit(f"{item['status']}: {item['port']}/{item['protocol']} {item['service']}"
                     f" ({item['file']}:{item['line']}){item['detail']}")
-    return EXIT_ERROR if any(o["status"] == "conflict" for o in outcomes) else EXIT_OK
-
-
-def allocation_filter(app: str, instance: str) -> Any:
-    from port_server.models import AllocationFilter
-
-    return AllocationFilter(app=app, instance=instance)
-
-
-def register_one(client: RegistryClient, app: str, instance: str, item: PlannedPort,
-                 mine: list[Allocation], dry_run: bool) -> dict[str, Any]:
-    """Register one planned port; the outcome as a JSON-able dict (status + detail)."""
-    from port_server.errors import Conflict
-    from port_server.models import AllocationRequest
-
-    claim = item.claim
-    protocol = claim.protocol or "tcp"
-    outcome: dict[str, Any] = {"service": item.service, "port": item.port, "protocol": protocol,
-                               "file": claim.file, "line": claim.line, "kind": claim.kind,
-                               "app": app, "instance": instance, "detail": ""}
-
-    def done(status: str, detail: str = "") -> dict[str, Any]:
-        outcome["status"] = status
-        outcome["detail"] = f": {detail}" if detail else ""
-        return outcome
-
-    for alloc in mine:
-        if alloc.port == item.port and alloc.protocol == protocol:
-            return done("already registered to this project",
-                        "" if alloc.service == item.service else f"as {alloc.service}")
-    same_name = [a for a in mine if a.service == item.service]
-    if same_name:
-        return done("conflict", f"{same_name[0].key} already holds port {same_name[0].port};"
-                                f" release it first (portctl release --id {same_name[0].id})")
-    status = client.check_port(item.port)
-    for holder in status.holders or ((status.holder,) if status.holder else ()):
-        if holder.protocol == protocol:
-            return done("conflict", f"held by {holder.key} (id={holder.id})")
-    if status.in_use:
-        who = ", ".join(p.describe() for p in status.processes) or "an unrelated process"
-        return done("conflict", f"bound on this machine by {who}")
-    if dry_run:
-        return done("would register")
-    try:
-        client.allocate(AllocationRequest(
-            app=app, instance=instance, service=item.service, port=item.port,
-            protocol=protocol, source="scan", note=f"{claim.file}:{claim.line}"))
-    except Conflict as exc:  # lost a race with another registration, or a process bound it
-        return done("conflict", exc.message)
-    except PortServerError:
-        raise
-    return done("registered")
-
-
-def parse_var_overrides(pairs: list[str]) -> dict[str, str]:
-    from port_server.exporters.env_file import VAR_NAME
-
-    out = {}
-    for pair in pairs:
-        service, sep, name = pair.partition("=")
-        if not sep or not service or not VAR_NAME.match(name):
-            raise InvalidInput(f"--var {pair!r}: use SERVICE=NAME, e.g. --var postgres=PG_PORT",
-                               field="var")
-        out[service] = name
-    return out
+    return EXIT_ERROR if done.conflicts else EXIT_OK
 
 
 def cmd_env(args: argparse.Namespace, ctx: Context) -> int:
-    from port_server.cli.project_plan import env_var_for
+    from port_server.workflows.project import env_values, parse_var_overrides, project_path
 
     overrides = parse_var_overrides(args.var)
     app, instance = identity(args, project_path(".").resolve())
-    allocs = sorted(ctx.client.list(allocation_filter(app, instance)), key=lambda a: a.service)
-    values = {overrides.get(a.service) or env_var_for(a.service): a.port for a in allocs}
+    values = env_values(ctx.client, app, instance, overrides)
     if args.write:
         write_env_file(project_path(args.write), values, announce=not args.json)
     if args.json:
@@ -258,43 +165,19 @@ def cmd_env(args: argparse.Namespace, ctx: Context) -> int:
 def write_env_file(path: Path, values: Mapping[str, int | str], announce: bool = True) -> None:
     """Update ``path`` in place (only the lines for ``values``) and say what changed (on stderr
     when ``announce`` is False, so that --json output stays one JSON document)."""
-    from port_server.exporters.env_file import update_env_text
+    from port_server.workflows import project
 
-    try:
-        text = path.read_bytes().decode("utf-8") if path.exists() else ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"--write {path}: cannot read it ({exc})", field="write") from None
-    update = update_env_text(text, values)
-    if update.text != text:
-        tmp = path.with_name(f".{path.name}.portctl-tmp")
-        try:  # write then rename: a reader never sees half a file
-            tmp.write_bytes(update.text.encode("utf-8"))
-            tmp.replace(path)
-        except OSError as exc:
-            raise InvalidInput(f"{path}: cannot write it ({exc.strerror or exc}); check the"
-                               " folder exists and is writable", field="write") from None
+    update = project.write_env_file(path, values)
     stream = None if announce else sys.stderr
-    for name in update.changed:
-        output.emit(f"updated {name}={values[name]} in {path}", stream)
-    for name in update.added:
-        output.emit(f"added {name}={values[name]} to {path}", stream)
-    for name in update.unchanged:
-        output.emit(f"unchanged {name}={values[name]} in {path}", stream)
+    for line in project.env_update_lines(path, values, update):
+        output.emit(line, stream)
 
 
 def cmd_compose_ports(args: argparse.Namespace, ctx: Context) -> int:
-    from port_server.cli.project_plan import KNOWN_CONTAINER_PORTS, env_var_for
+    from port_server.workflows.project import compose_port_entries, parse_var_overrides
 
-    overrides = parse_var_overrides(args.var)
-    entries = []
-    for service in args.services:
-        container = args.container_port or KNOWN_CONTAINER_PORTS.get(service.lower())
-        if container is None:
-            raise InvalidInput(f"no known container port for {service!r}; pass"
-                               " --container-port N", field="container_port")
-        var = overrides.get(service) or env_var_for(service)
-        entries.append({"service": service, "variable": var, "container_port": container,
-                        "mapping": f"${{{var}}}:{container}"})
+    entries = compose_port_entries(args.services, args.container_port,
+                                   parse_var_overrides(args.var))
     if args.json:
         output.as_json(entries)
         return EXIT_OK

@@ -7,13 +7,12 @@ registers what ``scan`` calls unregistered through the ordinary allocate call.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from port_server.cli import output
 from port_server.cli.allocations import port_arg
-from port_server.errors import EXIT_ERROR, EXIT_OK, PortServerError, ServiceHoldsPort
+from port_server.errors import EXIT_ERROR, EXIT_OK, PortServerError
 from port_server.models import (
     SCAN_STATES,
     AllocationRequest,
@@ -207,54 +206,19 @@ def cmd_who(args: argparse.Namespace, ctx: Context) -> int:
 
 # -- adopt -------------------------------------------------------------------------------------
 
-def proposal(row: ScanRow, instance: str) -> AllocationRequest:
-    """The allocation ``adopt`` suggests for an unregistered row, named after its holder."""
-    from port_server.cli.identity import sanitize
-
-    lst = next((x for x in row.listeners if x.pid is not None or x.container), row.listeners[0])
-    c = lst.container
-    if c is not None:
-        app = c.compose_project or c.name
-        service = c.compose_service or c.name
-    elif lst.name:
-        app = service = lst.name
-    else:
-        app, service = "unknown", f"port-{row.port}"
-    command = "".join(ch if ch >= " " else " " for ch in lst.cmdline)[:2048]
-    note = f"adopted from live scan; docker container {c.name}" if c else "adopted from live scan"
-    return AllocationRequest(app=sanitize(app), instance=instance, service=sanitize(service),
-                             port=row.port, protocol=row.protocol, force=True, source="scan",
-                             pid=lst.pid, command=command, note=note)
-
-
-def unique_services(reqs: list[AllocationRequest]) -> list[AllocationRequest]:
-    """One app/instance/service holds one port: name repeats after their port (nginx-80...)."""
-    seen = Counter((r.app, r.instance, r.service) for r in reqs)
-    return [r if seen[(r.app, r.instance, r.service)] == 1 else with_port_suffix(r)
-            for r in reqs]
-
-
-def with_port_suffix(req: AllocationRequest) -> AllocationRequest:
-    from dataclasses import replace
-
-    from port_server.cli.identity import sanitize
-
-    suffix = f"-{req.port}" + ("-udp" if req.protocol == "udp" else "")
-    return replace(req, service=sanitize(req.service[:63 - len(suffix)] + suffix))
-
-
 def describe_request(req: AllocationRequest, row: ScanRow) -> str:
     holder = row.listeners[0].describe() if row.listeners else "?"
     return f"{req.port}/{req.protocol} held by {holder} as {req.app}/{req.instance}/{req.service}"
 
 
 def cmd_adopt(args: argparse.Namespace, ctx: Context) -> int:
-    from port_server.cli.identity import sanitize
+    from port_server.workflows.adopt import adopt, proposals
+    from port_server.workflows.identity import sanitize
 
     instance = sanitize(args.instance)
     report = ctx.client.scan(state="unregistered", port_range=args.port_range, details=True)
     rows = list(report.rows)
-    reqs = unique_services([proposal(row, instance) for row in rows])
+    reqs = proposals(rows, instance)
     adopted: list[dict[str, Any]] = []
     failed = 0
     ask = not (args.yes or args.dry_run)
@@ -272,7 +236,7 @@ def cmd_adopt(args: argparse.Namespace, ctx: Context) -> int:
             elif answer.lower() not in ("y", "yes"):
                 continue
         try:
-            alloc = _allocate(ctx, req)
+            alloc = adopt(ctx.client, req)
         except PortServerError as exc:
             output.error(f"{req.port}/{req.protocol}: {exc.message}")
             failed += 1
@@ -288,11 +252,3 @@ def cmd_adopt(args: argparse.Namespace, ctx: Context) -> int:
     if report.hidden:
         output.warn(HIDDEN_HINT)
     return EXIT_ERROR if failed else EXIT_OK
-
-
-def _allocate(ctx: Context, req: AllocationRequest) -> Any:
-    try:
-        result = ctx.client.allocate(req)
-    except ServiceHoldsPort:  # that name already holds another port: name this one by its port
-        result = ctx.client.allocate(with_port_suffix(req))
-    return result.allocation

@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from port_server.cli.identity import sanitize
 from port_server.models import PortClaim
+from port_server.workflows.identity import sanitize
 
 #: Default container ports of well-known images, for `compose-ports`.
 KNOWN_CONTAINER_PORTS: dict[str, int] = {

@@ -1,0 +1,63 @@
+"""Leases, the reaper and the audit trail's reads and retention.
+
+Ownership checks themselves (``authorize``) live in ``ServiceCore``: every job uses them.
+"""
+
+from __future__ import annotations
+
+from port_server import leases
+from port_server.audit import acting
+from port_server.errors import InvalidInput
+from port_server.models import Actor, Allocation, AuditFilter
+from port_server.service.core import AuditEntries, Reclaimed, ServiceCore
+from port_server.service.validation import duration
+
+
+class Ownership(ServiceCore):
+    def renew(self, alloc_id: int, ttl: float | str, actor: Actor | str | None = None
+              ) -> Allocation:
+        """Set the allocation's expiry to now + ``ttl`` (also turns a lease-less one into one)."""
+        seconds = duration(ttl)
+        with acting(actor, action="renew") as who, self.store.write() as tx:
+            alloc = self._require(tx, alloc_id)
+            self.authorize(alloc, who, "renew", force=True)
+            now = self.clock()
+            return tx.update(alloc_id, {"expires_at": leases.iso_after(now, seconds),
+                                        "updated_at": now})
+
+    def reap(self, dry_run: bool = False) -> Reclaimed:
+        """Release expired and dead-process leases (never protected or lease-less ones).
+
+        Process checks run outside the write lock; each candidate is re-read inside it and
+        released only if it is unchanged, so a renewal racing the reaper wins.
+        """
+        with self.store.read() as tx:
+            candidates = tx.leased(self.host)
+        now = self.clock()
+        ended = [(a, r) for a in candidates if (r := leases.lease_end_reason(a, now))]
+        if dry_run or not ended:
+            return ended
+        reclaimed: Reclaimed = []
+        with acting("reaper", action="reclaim"), self.store.write() as wtx:
+            for alloc, reason in ended:
+                if wtx.get(alloc.id) != alloc:
+                    continue
+                with acting(reason=reason):
+                    wtx.delete([alloc.id])
+                reclaimed.append((alloc, reason))
+        self._forget_hint([a.port for a, _ in reclaimed])
+        return reclaimed
+
+    def prune_audit(self) -> int:
+        """Drop audit entries beyond the configured retention (age and count)."""
+        sec = self.settings.security
+        cutoff = leases.iso_after(self.clock(), -sec.audit_retention_days * 86400)
+        with self.raw_store.write() as tx:
+            return tx.prune_audit(cutoff, sec.audit_max_entries)
+
+    def log(self, flt: AuditFilter | None = None) -> AuditEntries:
+        flt = flt or AuditFilter()
+        if not 1 <= flt.limit <= 100_000:
+            raise InvalidInput("limit: use a number from 1 to 100000", field="limit")
+        with self.store.read() as tx:
+            return tx.select_audit(flt)

@@ -1,0 +1,209 @@
+"""A project's ports, both ways: scan its files and register them; write its allocations to .env.
+
+Scanning runs in the caller's process (it only reads files; yaml is imported when a compose file
+is met). Registering goes through the client: list, check_port, allocate with an explicit port.
+Imports stay lazy: portctl's start-up path loads this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from port_server.errors import InvalidInput, PortServerError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from port_server.client import RegistryClient
+    from port_server.exporters.env_file import EnvUpdate
+    from port_server.models import Allocation, AllocationFilter
+    from port_server.scanners.project import ScanResult
+    from port_server.workflows.project_plan import PlannedPort
+
+
+def project_path(text: str) -> Path:
+    from pathlib import Path  # lazily: portctl's start-up path stays light
+
+    return Path(text)
+
+
+def project_dir(text: str) -> Path:
+    folder = project_path(text)
+    if not folder.is_dir():
+        raise InvalidInput(f"DIR {text!r} is not a directory; give the project's folder",
+                           field="dir")
+    return folder
+
+
+def identity(app: str | None, instance: str | None, folder: Path) -> tuple[str, str]:
+    """``app``/``instance`` as given, each defaulting to what the git checkout at ``folder``
+    says (the repository's name; the worktree folder or branch)."""
+    from port_server.workflows.identity import detect
+
+    if not app or not instance:
+        default_app, default_instance = detect(folder)
+        app, instance = app or default_app, instance or default_instance
+    return str(app), str(instance)
+
+
+def scan_warnings(result: ScanResult) -> list[str]:
+    """The scan's problems and notes as one line each."""
+    return [f"{p.file}: {p.error}" for p in (*result.problems, *result.notes)]
+
+
+def allocation_filter(app: str, instance: str) -> AllocationFilter:
+    from port_server.models import AllocationFilter
+
+    return AllocationFilter(app=app, instance=instance)
+
+
+@dataclass
+class Registration:
+    """What ``register`` did: one outcome per planned port, and what was left out and why."""
+
+    app: str
+    instance: str
+    outcomes: list[dict[str, Any]]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def conflicts(self) -> bool:
+        return any(o["status"] == "conflict" for o in self.outcomes)
+
+
+def register(client: RegistryClient, folder: Path, app: str, instance: str,
+             dry_run: bool, result: ScanResult | None = None) -> Registration:
+    """Register every host port the project at ``folder`` declares (idempotent)."""
+    from port_server.scanners.project import scan_project
+    from port_server.workflows.project_plan import plan
+
+    result = result if result is not None else scan_project(folder)
+    mine = client.list(allocation_filter(app, instance))
+    outcomes = [register_one(client, app, instance, item, mine, dry_run)
+                for item in plan(result.claims)]
+    skipped = []
+    for claim in result.claims:
+        if claim.network_mode_host:
+            skipped.append(f"{claim.file}:{claim.line}: {claim.service} uses network_mode: host;"
+                           " only the ports listed for it are registered, check what else it"
+                           " binds")
+        elif claim.host_port is None:
+            skipped.append(f"{claim.file}:{claim.line}: {claim.service}: {claim.note}; not"
+                           " registered")
+    return Registration(app, instance, outcomes, skipped)
+
+
+def register_one(client: RegistryClient, app: str, instance: str, item: PlannedPort,
+                 mine: list[Allocation], dry_run: bool) -> dict[str, Any]:
+    """Register one planned port; the outcome as a JSON-able dict (status + detail)."""
+    from port_server.errors import Conflict
+    from port_server.models import AllocationRequest
+
+    claim = item.claim
+    protocol = claim.protocol or "tcp"
+    outcome: dict[str, Any] = {"service": item.service, "port": item.port, "protocol": protocol,
+                               "file": claim.file, "line": claim.line, "kind": claim.kind,
+                               "app": app, "instance": instance, "detail": ""}
+
+    def done(status: str, detail: str = "") -> dict[str, Any]:
+        outcome["status"] = status
+        outcome["detail"] = f": {detail}" if detail else ""
+        return outcome
+
+    for alloc in mine:
+        if alloc.port == item.port and alloc.protocol == protocol:
+            return done("already registered to this project",
+                        "" if alloc.service == item.service else f"as {alloc.service}")
+    same_name = [a for a in mine if a.service == item.service]
+    if same_name:
+        return done("conflict", f"{same_name[0].key} already holds port {same_name[0].port};"
+                                f" release it first (portctl release --id {same_name[0].id})")
+    status = client.check_port(item.port)
+    for holder in status.holders or ((status.holder,) if status.holder else ()):
+        if holder.protocol == protocol:
+            return done("conflict", f"held by {holder.key} (id={holder.id})")
+    if status.in_use:
+        who = ", ".join(p.describe() for p in status.processes) or "an unrelated process"
+        return done("conflict", f"bound on this machine by {who}")
+    if dry_run:
+        return done("would register")
+    try:
+        client.allocate(AllocationRequest(
+            app=app, instance=instance, service=item.service, port=item.port,
+            protocol=protocol, source="scan", note=f"{claim.file}:{claim.line}"))
+    except Conflict as exc:  # lost a race with another registration, or a process bound it
+        return done("conflict", exc.message)
+    except PortServerError:
+        raise
+    return done("registered")
+
+
+def parse_var_overrides(pairs: list[str]) -> dict[str, str]:
+    """``SERVICE=NAME`` pairs -> {service: variable name}."""
+    from port_server.exporters.env_file import VAR_NAME
+
+    out = {}
+    for pair in pairs:
+        service, sep, name = pair.partition("=")
+        if not sep or not service or not VAR_NAME.match(name):
+            raise InvalidInput(f"--var {pair!r}: use SERVICE=NAME, e.g. --var postgres=PG_PORT",
+                               field="var")
+        out[service] = name
+    return out
+
+
+def env_values(client: RegistryClient, app: str, instance: str,
+               overrides: Mapping[str, str]) -> dict[str, int]:
+    """{NAME: port} for app/instance's allocations (NAME: the override, else SERVICE_PORT)."""
+    from port_server.workflows.project_plan import env_var_for
+
+    allocs = sorted(client.list(allocation_filter(app, instance)), key=lambda a: a.service)
+    return {overrides.get(a.service) or env_var_for(a.service): a.port for a in allocs}
+
+
+def write_env_file(path: Path, values: Mapping[str, int | str]) -> EnvUpdate:
+    """Update ``path`` in place: only the lines for ``values``, every other byte kept."""
+    from port_server.exporters.env_file import update_env_text
+
+    try:
+        text = path.read_bytes().decode("utf-8") if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"--write {path}: cannot read it ({exc})", field="write") from None
+    update = update_env_text(text, values)
+    if update.text != text:
+        tmp = path.with_name(f".{path.name}.portctl-tmp")
+        try:  # write then rename: a reader never sees half a file
+            tmp.write_bytes(update.text.encode("utf-8"))
+            tmp.replace(path)
+        except OSError as exc:
+            raise InvalidInput(f"{path}: cannot write it ({exc.strerror or exc}); check the"
+                               " folder exists and is writable", field="write") from None
+    return update
+
+
+def env_update_lines(path: Path, values: Mapping[str, int | str],
+                     update: EnvUpdate) -> list[str]:
+    """What ``write_env_file`` changed, one line per variable."""
+    return ([f"updated {name}={values[name]} in {path}" for name in update.changed]
+            + [f"added {name}={values[name]} to {path}" for name in update.added]
+            + [f"unchanged {name}={values[name]} in {path}" for name in update.unchanged])
+
+
+def compose_port_entries(services: list[str], container_port: int | None,
+                         overrides: Mapping[str, str]) -> list[dict[str, Any]]:
+    """A compose ``ports:`` mapping per service: host port from a variable, container port
+    from the well-known table or ``container_port``."""
+    from port_server.workflows.project_plan import KNOWN_CONTAINER_PORTS, env_var_for
+
+    entries = []
+    for service in services:
+        container = container_port or KNOWN_CONTAINER_PORTS.get(service.lower())
+        if container is None:
+            raise InvalidInput(f"no known container port for {service!r}; pass"
+                               " --container-port N", field="container_port")
+        var = overrides.get(service) or env_var_for(service)
+        entries.append({"service": service, "variable": var, "container_port": container,
+                        "mapping": f"${{{var}}}:{container}"})
+    return entries
