@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 #: Command modules, in the order their commands appear in --help. Each has ``register(sub)``.
 COMMAND_MODULES = ("allocations", "metadata", "transfer", "run", "daemon_ctl", "sync", "scan",
-                   "project", "doctor", "skill", "completion", "mcp_cmd", "security")
+                   "project", "prune", "doctor", "skill", "completion", "mcp_cmd", "security")
 
 #: Which module registers each command, so that running one imports only its module (start-up
 #: time: a module's imports are paid by every command). A command missing here still works:
@@ -37,7 +37,7 @@ COMMAND_INDEX = {
     "sync": "sync", "nginx": "sync",
     "scan": "scan", "who": "scan", "adopt": "scan",
     "scan-project": "project", "register": "project", "env": "project",
-    "compose-ports": "project", "up": "project",
+    "compose-ports": "project", "up": "project", "down": "prune", "prune": "prune",
     "run": "run", "doctor": "doctor", "skill": "skill", "completion": "completion",
     "__complete": "completion", "mcp": "mcp_cmd",
     "renew": "security", "gc": "security", "log": "security", "whoami": "security",
