@@ -1,8 +1,9 @@
 """Time `portctl scan-project --json` on a generated 10,000-file project tree (target <= 2 s).
 
 The tree mixes ordinary source files with the files the scanners read: compose files, package.json,
-.env files, Makefiles and shell scripts (about 4% of the files), plus a node_modules folder the walk
-must skip. Prints a small table: files, claims found, median and worst wall time of the command.
+.env files, Makefiles, vite configs, Procfiles, Spring properties, justfiles and Tiltfiles (about 8%
+of the files), plus a node_modules folder the walk must skip.
+Prints a small table: files, claims found, median and worst wall time of the command.
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ def make_tree(root: Path, files: int = FILES) -> int:
                 "dev": f"vite --port {port + 10000}", "build": "tsc -p ."}}),
             ".env": f"# env\nAPP_PORT={port + 20000}\nNAME=x\n",
             "Makefile": f"run:\n\tdocker run -p {port + 30000}:80 img\n",
+            # the newer scanners' files: a dev-server config, a Procfile, Spring, a task runner
+            "vite.config.ts": "export default defineConfig({ server: { port: "
+                              f"{port + 100} }}, plugins: [react()] }})\n",
+            "Procfile": f"web: bin/rails server -p {port + 200}\nworker: sidekiq\n",
+            "application.properties": f"server.port={port + 300}\nspring.datasource.url=x\n",
+            "justfile": f"serve port=\"{port + 400}\":\n"
+                        "    mkdocs serve -a localhost:{{port}}\n",
+            "Tiltfile": f"k8s_resource('api', port_forwards=['{port + 500}:80'])\n",
         }
         for name, text in special.items():
             if folder_index % 4 == 0 and written < files:

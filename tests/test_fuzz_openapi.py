@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
+from conftest import free_port
 from port_server.server.app import create_app
 from port_server.service import RegistryService
 from port_server.settings import load_settings
@@ -26,29 +27,34 @@ def test_no_server_errors(tmp_path: Path) -> None:
                         config_path=tmp_path / "none.toml")
     # schemathesis's ASGI client sends Host: testserver; allow it past the rebinding guard.
     cfg = replace(cfg, security=replace(cfg.security, allowed_hosts=("testserver",)))
+    # POST /v1/proxy/start may start Caddy (when installed): free ports, stopped below.
+    cfg = replace(cfg, proxy=replace(cfg.proxy, https_port=free_port(), http_port=free_port()))
     store = SQLiteStore(tmp_path / "registry.db")
     app = create_app(RegistryService(store, cfg), cfg)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    seen: list[tuple[str, str, int]] = []
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 8
-    for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            strategy = operation.as_strategy(generation_mode=mode)
+    try:
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        seen: list[tuple[str, str, int]] = []
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert len(operations) >= 8
+        for operation in operations:
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                strategy = operation.as_strategy(generation_mode=mode)
 
-            @given(case=strategy)
-            @settings(max_examples=30, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
-            def check(case: Any) -> None:
-                response = case.call()
-                seen.append((case.method, case.path, response.status_code))
-                assert response.status_code < 500, (case.method, case.path, response.text)
+                @given(case=strategy)
+                @settings(max_examples=30, deadline=None, database=None,
+                          suppress_health_check=list(HealthCheck))
+                def check(case: Any) -> None:
+                    response = case.call()
+                    seen.append((case.method, case.path, response.status_code))
+                    assert response.status_code < 500, (case.method, case.path, response.text)
 
-            try:
-                check()
-            except Unsatisfiable:
-                # An operation without parameters or body has no invalid input to generate.
-                assert mode == GenerationMode.NEGATIVE
-    store.close()
+                try:
+                    check()
+                except Unsatisfiable:
+                    # An operation without parameters or body has no invalid input to generate.
+                    assert mode == GenerationMode.NEGATIVE
+    finally:
+        app.state.proxy.stop()
+        store.close()
     statuses = {status for _, _, status in seen}
     assert any(s < 300 for s in statuses) and any(400 <= s < 500 for s in statuses)

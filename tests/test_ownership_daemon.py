@@ -125,7 +125,7 @@ def test_two_os_users_cannot_release_each_others_ports(
         r = portctl_as(shared_server, hein, *args)
         assert r.returncode == 1, (args, r.stdout, r.stderr)
         assert r.stderr.startswith(
-            f"error: permission denied: {alloc['port']} is owned by {louis.pw_name}"), r.stderr
+            f"error: permission denied: port {alloc['port']} is owned by {louis.pw_name}"), r.stderr
     with RegistryClient(shared_server.addr) as client:  # root, over TCP
         assert client.get(alloc["id"]).owner == louis.pw_name
     # the owner may release it

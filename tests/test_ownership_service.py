@@ -66,7 +66,7 @@ def test_another_user_may_not_release_or_update(svc: RegistryService) -> None:
     with pytest.raises(PermissionDenied) as err:
         svc.release_id(alloc.id, actor=as_user(bob))
     assert err.value.message.startswith(
-        f"permission denied: {alloc.port} is owned by {alice.pw_name}")
+        f"permission denied: port {alloc.port} is owned by {alice.pw_name}")
     with pytest.raises(PermissionDenied):
         svc.update(alloc.id, {"note": "mine now"}, actor=as_user(bob))
     with pytest.raises(PermissionDenied):  # a filter that matches it releases nothing at all

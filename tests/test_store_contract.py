@@ -383,3 +383,52 @@ def test_audit_log_round_trip_filter_and_prune(store: Store) -> None:
         assert tx.prune_audit("2000-01-01T00:00:00.000000Z", keep=2) == 2
     with store.read() as tx:
         assert [e.alloc_id for e in tx.select_audit(AuditFilter())] == [4, 5]
+
+
+def test_http_flag_round_trips_and_updates(store: Store) -> None:
+    web = add(store, "web", 3001, http=True)
+    api = add(store, "api", 3002)
+    with store.read() as tx:
+        assert tx.get(web.id).http is True  # type: ignore[union-attr]
+        assert tx.get(api.id).http is False  # type: ignore[union-attr]
+    with store.write() as tx:
+        assert tx.update(web.id, {"http": False}).http is False
+
+
+def test_allocation_http_migration_marks_the_http_pools(backend: tuple[str, str]) -> None:
+    """A registry from before the ``http`` field: its web/api/monitoring rows get names."""
+    kind, where = backend
+    before = [m for m in MIGRATIONS if m.name != "allocation_http"]
+    if kind == "sqlite":
+        import sqlite3
+
+        conn: Any = sqlite3.connect(where, isolation_level=None)
+        mark = "?"
+    else:
+        import psycopg
+
+        conn = psycopg.connect(where, autocommit=True)
+        mark = "%s"
+    try:
+        conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY,"
+                     " applied_at TEXT NOT NULL)")
+        for migration in before:
+            for statement in getattr(migration, kind).split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"INSERT INTO schema_migrations VALUES ({mark}, 'then')",
+                         (migration.name,))
+        for port, type_ in ((3001, "web"), (5001, "db"), (9001, "monitoring")):
+            conn.execute("INSERT INTO allocations (app, instance, service, port, created_at,"
+                         f" host, type) VALUES ('a', 'i', {mark}, {mark}, 'then', 'h1', {mark})",
+                         (type_, port, type_))
+    finally:
+        conn.close()
+    store = _open(kind, where)
+    try:
+        assert "allocation_http" in store.applied_migrations()
+        with store.read() as tx:
+            marked = {a.type: a.http for a in tx.select(AllocationFilter(host="h1"))}
+        assert marked == {"web": True, "db": False, "monitoring": True}
+    finally:
+        store.close()

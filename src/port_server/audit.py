@@ -87,12 +87,15 @@ class AuditedTx:
     def __init__(self, tx: StoreTx, clock: Callable[[], str]) -> None:
         self._tx = tx
         self._clock = clock
+        #: Something was written: the store tells its commit listeners once it commits.
+        self.changed = False
 
     def __getattr__(self, name: str) -> Any:  # backend extras (e.g. insert_allocation helpers)
         return getattr(self._tx, name)
 
     def record(self, action: str, before: Allocation | None, after: Allocation | None,
                reason: str = "") -> None:
+        self.changed = True
         acting = _acting_now()
         actor = current_actor()
         subject = after or before
@@ -165,9 +168,13 @@ class AuditedTx:
 class AuditedStore:
     """A Store whose ``write()`` transactions are audited; the rest is the inner store's."""
 
-    def __init__(self, inner: Store, clock: Callable[[], str]) -> None:
+    def __init__(self, inner: Store, clock: Callable[[], str],
+                 on_commit: Callable[[], None] | None = None) -> None:
         self.inner = inner
         self._clock = clock
+        #: Called after each committed transaction that changed allocations (the proxy's
+        #: route push); never inside the transaction, never after a rollback.
+        self.on_commit = on_commit
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -175,7 +182,10 @@ class AuditedStore:
     @contextmanager
     def write(self) -> Iterator[AuditedTx]:
         with self.inner.write() as tx:
-            yield AuditedTx(tx, self._clock)
+            audited = AuditedTx(tx, self._clock)
+            yield audited
+        if audited.changed and self.on_commit is not None:
+            self.on_commit()
 
     def read(self) -> AbstractContextManager[StoreTx]:
         return self.inner.read()

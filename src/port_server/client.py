@@ -249,6 +249,12 @@ class RegistryClient:
     def info(self) -> dict[str, Any]:
         return dict(self.call("GET", "/v1/info")[1])
 
+    def proxy(self, action: str = "") -> dict[str, Any]:
+        """The proxy's status; ``action`` "start" or "stop" first does that."""
+        if action:
+            return dict(self.call("POST", f"/v1/proxy/{quote(action)}")[1])
+        return dict(self.call("GET", "/v1/proxy")[1])
+
     def allocate(self, req: AllocationRequest) -> AllocationResult:
         body: dict[str, Any] = {k: v for k, v in req.__dict__.items()
                                 if v not in (None, "", False) or k in ("app", "instance",
@@ -256,6 +262,8 @@ class RegistryClient:
         body.pop("pid_start", None)
         if req.ttl is not None:
             body["ttl"] = req.ttl
+        if req.http is not None:  # --no-http is False, which the filter above drops
+            body["http"] = req.http
         body.pop("expires_at", None)
         status, data = self.call("POST", "/v1/allocations", body)
         return AllocationResult(Allocation.from_dict(data), created=status == 201)

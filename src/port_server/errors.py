@@ -18,6 +18,7 @@ turns the class into an exit code in exactly one place (``cli/__init__.py``).
     │   ├── ServiceHoldsPort        409  exit 1  service_holds_port
     │   ├── PoolExhausted           409  exit 1  pool_exhausted
     │   ├── ImportConflict          409  exit 1  import_conflict  (``report``: what and why)
+    │   ├── NameTaken               409  exit 1  name_taken       (two allocations, one proxy name)
     │   └── Protected               409  exit 1  protected
     ├── PermissionDenied            403  exit 1  permission_denied
     │   ├── OtherHost               403  exit 1  other_host
@@ -132,6 +133,13 @@ class PoolExhausted(Conflict):
 class ImportConflict(Conflict):
     code = "import_conflict"
     short = "import conflicts with the registry"
+
+
+class NameTaken(Conflict):
+    """Two allocations would answer at the same proxy name (``holder`` names the other)."""
+
+    code = "name_taken"
+    short = "proxy name already taken"
 
 
 class Protected(Conflict):

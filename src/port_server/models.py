@@ -59,6 +59,10 @@ class Allocation(Record):
     #: The worktree (or project folder) the allocation was made from; ``portctl prune`` releases
     #: allocations whose worktree is gone. "" when not made from a folder.
     path: str = ""
+    #: An HTTP service: the proxy gives it a name (``integrations.proxy_names``).
+    http: bool = False
+    #: Derived, never stored: where the proxy answers for it (the server fills it in).
+    proxy_url: str = ""
 
     @property
     def key(self) -> str:
@@ -102,6 +106,8 @@ class AllocationRequest(Record):
     ttl: float | str | None = None
     #: The worktree the request comes from (an absolute path), recorded on the allocation.
     path: str = ""
+    #: A proxy name for it; None: decided by the pool (web, api, monitoring by default).
+    http: bool | None = None
 
 
 class AllocationFilter(Record):

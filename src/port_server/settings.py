@@ -156,6 +156,56 @@ def security_from_config(table: Any, env: dict[str, str]) -> SecuritySettings:
 
 
 @dataclass(frozen=True)
+class ProxySettings:
+    """The name-based HTTPS front door (config ``[proxy]``; see docs/proxy.md)."""
+
+    #: Ports that need no root and lie outside every default pool (auto-assign never hands
+    #: them out); 443/80 work once Caddy may bind them (see docs/proxy.md).
+    https_port: int = 2443
+    http_port: int = 2080
+    #: HTTPS from Caddy's internal CA; false serves the names over plain HTTP on http_port.
+    https: bool = True
+    #: The service that answers at <instance>.<app>.localhost and <app>.localhost.
+    default_service: str = "web"
+    #: Pools whose allocations get a name unless allocated with --no-http.
+    http_pools: tuple[str, ...] = ("web", "api", "monitoring")
+    #: Also route other hosts' allocations (a team registry), at <s>.<i>.<app>.<host>.localhost.
+    all_hosts: bool = False
+    #: The Caddy program; empty: `caddy` on PATH, else the one the proxy extra installed.
+    caddy: str = ""
+    #: An already running Caddy's admin address to drive instead of starting one
+    #: (e.g. "unix//run/caddy/admin.sock" or "127.0.0.1:2019").
+    admin: str = ""
+
+
+def proxy_from_config(table: Any) -> ProxySettings:
+    """Parse the ``[proxy]`` config table; unknown keys are refused with the key's name."""
+    table = dict(table or {})
+    known = set(ProxySettings.__dataclass_fields__)
+    for key in table:
+        if key not in known:
+            raise InvalidInput(f"config proxy.{key}: unknown key; known:"
+                               f" {', '.join(sorted(known))}", field=f"proxy.{key}")
+    base = ProxySettings()
+    try:
+        out = ProxySettings(
+            https_port=int(table.get("https_port", base.https_port)),
+            http_port=int(table.get("http_port", base.http_port)),
+            https=bool(table.get("https", base.https)),
+            default_service=str(table.get("default_service", base.default_service)),
+            http_pools=tuple(str(p) for p in table.get("http_pools", base.http_pools)),
+            all_hosts=bool(table.get("all_hosts", base.all_hosts)),
+            caddy=str(table.get("caddy", "")), admin=str(table.get("admin", "")))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"config [proxy]: {exc}", field="proxy") from None
+    for name in ("https_port", "http_port"):
+        if not 1 <= getattr(out, name) <= 65535:
+            raise InvalidInput(f"config proxy.{name}: use a port from 1 to 65535",
+                               field=f"proxy.{name}")
+    return out
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     host: str = DEFAULT_HOST
@@ -174,6 +224,8 @@ class Settings:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Ownership, leases, audit and network hardening (issue 8).
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    #: The name-based HTTPS front door (``portctl proxy``).
+    proxy: ProxySettings = field(default_factory=ProxySettings)
 
     @property
     def db_path(self) -> Path:
@@ -253,7 +305,8 @@ def load_settings(
         log_level=str(config.get("log_level", "info")),
         extra={k: v for k, v in config.items()
                if k not in ("listen", "store", "host_id", "pools", "skip_ports", "log_level",
-                            "data_dir", "security")},
+                            "data_dir", "security", "proxy")},
         security=security_from_config(config.get("security"), env),
+        proxy=proxy_from_config(config.get("proxy")),
     )
     return settings.with_overrides(**overrides)

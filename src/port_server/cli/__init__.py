@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 #: Command modules, in the order their commands appear in --help. Each has ``register(sub)``.
 COMMAND_MODULES = ("allocations", "metadata", "transfer", "run", "daemon_ctl", "sync", "scan",
-                   "project", "prune", "doctor", "skill", "completion", "mcp_cmd", "security")
+                   "project", "prune", "doctor", "skill", "completion", "mcp_cmd", "security",
+                   "proxy")
 
 #: Which module registers each command, so that running one imports only its module (start-up
 #: time: a module's imports are paid by every command). A command missing here still works:
@@ -41,6 +42,7 @@ COMMAND_INDEX = {
     "run": "run", "doctor": "doctor", "skill": "skill", "completion": "completion",
     "__complete": "completion", "mcp": "mcp_cmd",
     "renew": "security", "gc": "security", "log": "security", "whoami": "security",
+    "proxy": "proxy",
 }
 
 _GLOBAL_OPTIONS_WITH_VALUE = ("--addr", "--token-file")

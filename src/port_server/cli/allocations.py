@@ -61,6 +61,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--force", action="store_true",
                    help="register --port even if a running process already has it bound")
     metadata.add_metadata_args(p)
+    metadata.add_http_arg(p)
     from port_server.cli.security import add_lease_args
 
     add_lease_args(p)
@@ -108,6 +109,8 @@ def print_result(result: AllocationResult, as_json: bool) -> None:
         output.emit(f"allocated {describe(result.allocation)}")
     else:
         output.emit(f"already allocated: {describe(result.allocation)}")
+    if result.allocation.proxy_url and not as_json:
+        output.emit(f"url: {result.allocation.proxy_url}")
 
 
 def identity_of(args: argparse.Namespace) -> tuple[str, str, str]:

@@ -40,9 +40,18 @@ def add_metadata_args(p: argparse.ArgumentParser, short: bool = False) -> None:
 
 
 def metadata_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The metadata flags the user gave ("" clears a field on update)."""
-    return {dest: value for _, dest, _, _ in METADATA_FLAGS
-            if (value := getattr(args, dest, None)) is not None}
+    """The metadata flags the user gave ("" clears a field on update), and --http/--no-http."""
+    fields = {dest: value for _, dest, _, _ in METADATA_FLAGS
+              if (value := getattr(args, dest, None)) is not None}
+    if getattr(args, "http", None) is not None:
+        fields["http"] = args.http
+    return fields
+
+
+def add_http_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--http", action=argparse.BooleanOptionalAction, default=None,
+                   help="an HTTP service: the proxy names it https://SERVICE.INSTANCE.APP"
+                        ".localhost (default: yes for the web, api and monitoring pools)")
 
 
 def add_list_filter_args(p: argparse.ArgumentParser) -> None:
@@ -62,10 +71,13 @@ def list_table(allocs: list[Allocation]) -> tuple[tuple[str, ...], list[tuple[An
              if any(getattr(a, dest) for a in allocs)]
     proto = any(a.protocol != "tcp" for a in allocs)
     path = any(a.path for a in allocs)
+    named = any(a.proxy_url for a in allocs)
     headers = ("ID", "PORT", *(("PROTO",) if proto else ()), "APP", "INSTANCE", "SERVICE",
-               *(h for _, h in shown), *(("PATH",) if path else ()), "CREATED")
+               *(h for _, h in shown), *(("PATH",) if path else ()),
+               *(("PROXY URL",) if named else ()), "CREATED")
     rows = [(a.id, a.port, *((a.protocol,) if proto else ()), a.app, a.instance, a.service,
              *(getattr(a, d) for d, _ in shown), *((a.path,) if path else ()),
+             *((a.proxy_url,) if named else ()),
              a.created_at[:19].replace("T", " "))
             for a in allocs]
     return headers, rows
@@ -108,6 +120,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="the port of the allocation")
     p.add_argument("--id", type=id_arg, dest="alloc_id", help="the allocation id")
     add_metadata_args(p)
+    add_http_arg(p)
     hosts.add_mutation_args(p)
     p.add_argument("--json", action="store_true", help="print the updated allocation as JSON")
     p.set_defaults(func=cmd_update)
@@ -130,7 +143,7 @@ def update_allocation(ctx: Context, port: int | None, alloc_id: int | None,
                       force: bool = False) -> Allocation:
     if not changes:
         raise InvalidInput("nothing to update; give at least one of --type --owner --env"
-                           " --status --url --note", field="changes")
+                           " --status --url --note --http/--no-http", field="changes")
     if (port is None) == (alloc_id is None):
         raise InvalidInput("give the PORT or --id of the allocation to update (not both)",
                            field="port")

@@ -24,10 +24,14 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
-        "scan-project", help="list the host ports a project declares (compose, npm, .env, make)",
+        "scan-project", help="list the host ports a project declares (compose, npm, .env, make,"
+                             " dev containers, Procfiles, dev-server configs, task runners)",
         description="Scan DIR (default: the current directory) for host-bound ports: compose"
-                    " files, package.json scripts, .env files, Makefiles and shell scripts."
-                    " Container-only ports are left out; network_mode: host is flagged.")
+                    " files, package.json scripts, .env files, Makefiles and shell scripts, dev"
+                    " containers, Procfiles, vite/astro/nuxt/webpack/angular configs, Spring"
+                    " Boot, puma and gunicorn config, justfiles, mise, Taskfiles and Tiltfiles."
+                    " Container-only ports are left out; network_mode: host is flagged. Nothing"
+                    " in the project is run.")
     p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="project directory")
     p.add_argument("--json", action="store_true", help="print a JSON array of port claims")
     p.set_defaults(func=cmd_scan_project)

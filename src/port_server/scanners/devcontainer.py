@@ -91,9 +91,10 @@ def _forward(src: SourceFile, value: Any, line: int, labels: dict[int, str]) -> 
         service, _, port_text = value.rpartition(":")
         port = valid_port(port_text)
         if port is not None:
-            note = "" if service in ("localhost", "127.0.0.1") else \
-                f"forwards port {port} of the {service!r} service"
-            return [claim(src, line, KIND, labels.get(port, service), port, "forwardPorts",
+            local = service in ("localhost", "127.0.0.1", "0.0.0.0")
+            note = "" if local else f"forwards port {port} of the {service!r} service"
+            return [claim(src, line, KIND, labels.get(port, KIND if local else service), port,
+                          "forwardPorts",
                           container_port=port, note=note)]
     return []
 

@@ -81,7 +81,7 @@ def scan_js_config(src: SourceFile) -> list[PortClaim]:
         claims.append(claim(src, prop.line, claim_kind(fw), service, port, f"{key}.port",
                             host_ip=host if _IP.match(host) else "", default=result.default,
                             note=f"default of the {key}.port expression" if result.default
-                            else ""))
+                            else "", host_var=result.variable))
     return claims
 
 
@@ -114,12 +114,13 @@ def _env_lookup(src: SourceFile, config: Config) -> Any:
     values: dict[str, str] | None = None
 
     def lookup(obj: str, var: str) -> str | None:
+        """The variable's value; for ``var == ""``, "" when ``obj`` is a loadEnv object."""
         nonlocal values
         if obj not in loaders:
             return None
         if values is None:
             values = _load_env_files(src, _env_dir(config, loaders))
-        return values.get(var)
+        return values.get(var) if var else ""
 
     return lookup
 

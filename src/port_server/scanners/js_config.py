@@ -29,6 +29,12 @@ _REGEX = re.compile(r"/(?:[^/\\\n\[]|\\.|\[(?:[^\]\\\n]|\\.)*\])+/[a-z]*")
 _REGEX_AFTER = frozenset(["(", ",", "=", ":", "[", "!", "&", "|", "?", "{", "}", ";", "=>",
                           "return", "typeof"])
 MAX_TOKENS = 200_000
+#: A line ending in one of these, or the next starting with one, continues the expression
+#: (no automatic semicolon there).
+_OPERATORS = frozenset([".", "?.", "||", "??", "&&", "+", "-", "*", "/", "%", "?", ":", "=",
+                        "=>", ",", "===", "==", "!=", "!=="])
+_OPEN_AT_END = _OPERATORS | {"(", "[", "{"}
+_CONTINUES_AT_START = _OPERATORS | {")", "]", "}"}
 
 
 @dataclass(frozen=True)
@@ -114,11 +120,16 @@ def read_config(text: str, key: str = "port") -> Config:
                 ports.append(Property(top.path, tok.line, value, top.props))
             elif len(value) == 1 and value[0].kind == "name":
                 aliases[(*top.path, name)] = value[0].text
+        elif tok.kind == "name" and top.kind == "{" and prev in ("{", ",") and nxt in (",", "}"):
+            top.props[tok.text] = [tok]  # shorthand: { port, host }
+            if tok.text == key:
+                ports.append(Property(top.path, tok.line, [tok], top.props))
         elif tok.kind == "name" and nxt in ("=", ":") and prev in ("const", "let", "var"):
             start = _after_type(tokens, i + 1)  # const name: Type = value (TypeScript)
             if start is not None:
                 consts.setdefault(tok.text, _value(tokens, start))
-                top.pending = "=" + tok.text
+                if start < len(tokens) and tokens[start].text == "{":
+                    top.pending = "=" + tok.text  # its object's keys are "=name" paths
         elif tok.text == "=" and prev == key and i >= 3 and tokens[i - 2].text == ".":
             chain = _member_chain(tokens, i - 1)
             ports.append(Property(top.path + chain, tok.line, _value(tokens, i + 1)))
@@ -159,6 +170,9 @@ def _value(tokens: list[Token], start: int) -> list[Token]:
     depth = 0
     out: list[Token] = []
     for tok in tokens[start:start + 400]:
+        if out and depth == 0 and tok.line > out[-1].line and \
+                out[-1].text not in _OPEN_AT_END and tok.text not in _CONTINUES_AT_START:
+            break  # a new line ends the statement (JavaScript's automatic semicolons)
         if tok.text in ("(", "[", "{"):
             depth += 1
         elif tok.text in (")", "]", "}"):
@@ -180,6 +194,8 @@ EnvLookup = Callable[[str, str], str | None]  # (object name, variable) -> value
 class Evaluated:
     value: str | None
     default: bool = False
+    #: The variable of a ``loadEnv`` object the value is read from (``env.VITE_PORT``), if any.
+    variable: str = ""
 
 
 class _Parser:
@@ -199,7 +215,8 @@ class _Parser:
             self.i += 1
             right = self.unary()
             if left.value is None or left.value in ("", "0", "NaN"):
-                left = Evaluated(right.value, right.default or right.value is not None)
+                left = Evaluated(right.value, right.default or right.value is not None,
+                                 left.variable)
         return left
 
     def unary(self) -> Evaluated:
@@ -234,7 +251,8 @@ class _Parser:
         if len(chain) >= 2 and chain[:2] in (["process", "env"], ["import", "meta"]):
             return Evaluated(None)
         if len(chain) == 2:
-            return Evaluated(self.env(chain[0], chain[1]))
+            return Evaluated(self.env(chain[0], chain[1]), variable=chain[1]
+                             if self.env(chain[0], "") is not None else "")
         if len(chain) == 1 and chain[0] in self.config.consts and self.depth < 8:
             return evaluate(self.config.consts[chain[0]], self.config, self.env, self.depth + 1)
         return Evaluated(None)

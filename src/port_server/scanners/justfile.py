@@ -14,7 +14,7 @@ import re
 from port_server.models import PortClaim
 from port_server.scanners.base import SourceFile, base_name
 from port_server.scanners.interpolate import UNRESOLVED
-from port_server.scanners.shell_text import command_claims
+from port_server.scanners.shell_text import command_claims, from_default
 
 _VALUE = r"(?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s:'\"]+)"
 _RECIPE = re.compile(rf"^@?([A-Za-z_][\w-]*)((?:\s+[+*]?\$?[\w-]+(?:={_VALUE})?)*)\s*"
@@ -23,6 +23,7 @@ _PARAM = re.compile(r"([+*]?\$?)([A-Za-z_][\w-]*)(?:=(\"(?:[^\"\\]|\\.)*\"|'[^']
 _VARIABLE = re.compile(r"^(?:export\s+)?([A-Za-z_][\w-]*)\s*:=\s*(.+)$")
 _STRING = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'")
 _INTERP = re.compile(r"\{\{(?!\{)\s*(.*?)\s*\}\}")
+_ENV_CALL = re.compile(r"(env_var_or_default|env)\(\s*(?:\"[^\"]*\"|'[^']*')\s*,\s*(.+?)\s*\)")
 _DOTENV = re.compile(r"^set\s+dotenv-load(?:\s*:=\s*true)?\s*$", re.MULTILINE)
 
 
@@ -34,6 +35,8 @@ def is_justfile(rel: str) -> bool:
 def scan_justfile(src: SourceFile) -> list[PortClaim]:
     lines = src.text.splitlines()
     variables: dict[str, str] = {}
+    defaulted: set[str] = set()  # variables whose value is a default (env_var_or_default)
+    exported: set[str] = set()
     claims: list[PortClaim] = []
     env = dict(src.dotenv) if _DOTENV.search(src.text) else {}
     i = 0
@@ -44,9 +47,12 @@ def scan_justfile(src: SourceFile) -> list[PortClaim]:
                                                               "import ", "mod ")):
             continue
         if m := _VARIABLE.match(line):
-            value = _expression(m.group(2), variables)
+            value, used = _expression(m.group(2), variables, defaulted)
             if value is not None:
                 variables[m.group(1)] = value
+                (defaulted.add if used else defaulted.discard)(m.group(1))
+                if line.startswith("export"):
+                    exported.add(m.group(1))
             continue
         m = _RECIPE.match(line)
         if m is None:
@@ -56,35 +62,51 @@ def scan_justfile(src: SourceFile) -> list[PortClaim]:
         while i < len(lines) and (not lines[i].strip() or lines[i][:1].isspace()):
             body.append(lines[i])
             i += 1
-        claims.extend(_recipe(src, m.group(1), m.group(2), start, body, variables, env))
+        # Exported variables are the recipe's environment: they resolve $NAME in its shell.
+        shell_env = {**env, **{k: variables[k] for k in exported}}
+        claims.extend(_recipe(src, m.group(1), m.group(2), start, body, variables, defaulted,
+                              shell_env, frozenset(exported & defaulted)))
     return claims
 
 
 def _recipe(src: SourceFile, name: str, params_text: str, start: int, body: list[str],
-            variables: dict[str, str], env: dict[str, str]) -> list[PortClaim]:
-    params: dict[str, str | None] = {}
+            variables: dict[str, str], var_defaults: set[str], env: dict[str, str],
+            env_defaults: frozenset[str]) -> list[PortClaim]:
+    scope = dict(variables)
+    defaulted = set(var_defaults)
     for p in _PARAM.finditer(params_text):
         default = p.group(3)
-        params[p.group(2)] = None if default is None else (
-            _expression(default, variables) if default[0] in "'\"" else
-            variables.get(default, default))
-    defaulted = {k for k, v in params.items() if v is not None}
-    scope = {**variables, **{k: v for k, v in params.items() if v is not None}}
+        if default is None:
+            scope.pop(p.group(2), None)
+            continue
+        value = _expression(default, variables, var_defaults)[0] if default[0] in "'\"" \
+            else variables.get(default, default)
+        if value is not None:
+            scope[p.group(2)] = value
+            defaulted.add(p.group(2))
     texts = _joined([line.strip() for line in body])
-    out: list[PortClaim] = []
     if texts and texts[0].startswith("#!"):
         script, uses = _expand("\n".join(texts[1:]), scope, defaulted)
-        return command_claims(src, "just", name, start + 2, script, env,
-                              frozenset(uses))
+        return _mark(command_claims(src, "just", name, start + 2, script, env, env_defaults),
+                     uses)
+    out: list[PortClaim] = []
     for offset, text in enumerate(texts):
         if not text or text.startswith("#"):
             continue
         command, uses = _expand(text.lstrip("@-"), scope, defaulted)
-        found = command_claims(src, "just", name, start + 1 + offset, command, env)
-        if uses:
-            found = [c.replace(note=f"default of recipe parameter {', '.join(sorted(uses))}",
-                               extra={**c.extra, "default": True}) for c in found]
-        out.extend(found)
+        out.extend(_mark(command_claims(src, "just", name, start + 1 + offset, command, env,
+                                        env_defaults), uses))
+    return out
+
+
+def _mark(found: list[PortClaim], uses: dict[str, str]) -> list[PortClaim]:
+    """Mark the claims whose port is written in a default the command used."""
+    out = []
+    for c in found:
+        names = [n for n, value in uses.items() if c.host_port is not None and
+                 from_default(c.host_port, [value])]
+        out.append(c.replace(note=f"default of {', '.join(sorted(names))}",
+                             extra={**c.extra, "default": True}) if names else c)
     return out
 
 
@@ -109,30 +131,42 @@ def _joined(lines: list[str]) -> list[str]:
     return out
 
 
-def _expand(text: str, scope: dict[str, str], defaulted: set[str]) -> tuple[str, set[str]]:
-    """``{{ name }}`` from ``scope``; unknown expressions stay unresolved."""
-    used: set[str] = set()
+def _expand(text: str, scope: dict[str, str],
+            defaulted: set[str]) -> tuple[str, dict[str, str]]:
+    """``{{ expr }}`` from ``scope``; unknown expressions stay unresolved. Also returns the
+    defaulted expressions the text used, with their values."""
+    used: dict[str, str] = {}
 
     def sub(m: re.Match[str]) -> str:
-        value = _expression(m.group(1), scope)
+        value, flag = _expression(m.group(1), scope, defaulted)
         if value is None:
             return UNRESOLVED
-        used.update(n for n in defaulted if re.search(rf"\b{re.escape(n)}\b", m.group(1)))
+        if flag:
+            used[m.group(1).strip()] = value
         return value
 
     return _INTERP.sub(sub, text.replace("{{{{", "\ue002")).replace("\ue002", "{{"), used
 
 
-def _expression(text: str, scope: dict[str, str]) -> str | None:
-    """A just expression made of strings, names and ``+``/``/``; None when it is more."""
+def _expression(text: str, scope: dict[str, str],
+                defaulted: set[str] | frozenset[str] = frozenset()) -> tuple[str | None, bool]:
+    """A just expression of strings, names, ``+``/``/`` and ``env_var_or_default(NAME, d)`` /
+    ``env(NAME, d)`` (the environment is not read: the default, flagged True); None when it is
+    anything else."""
+    text = text.strip()
+    if m := _ENV_CALL.fullmatch(text):
+        value, _ = _expression(m.group(2), scope, defaulted)
+        return value, value is not None
     parts: list[str] = []
-    for piece in re.split(r"\s*([+/])\s*", text.strip()):
+    flag = False
+    for piece in re.split(r"\s*([+/])\s*", text):
         if piece in ("+", "/"):
             parts.append("" if piece == "+" else "/")
         elif m := _STRING.fullmatch(piece):
             parts.append(m.group(1) if m.group(1) is not None else m.group(2))
         elif piece in scope:
             parts.append(scope[piece])
+            flag = flag or piece in defaulted
         else:
-            return None
-    return "".join(parts)
+            return None, False
+    return "".join(parts), flag

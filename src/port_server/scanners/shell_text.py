@@ -21,8 +21,9 @@ from port_server.scanners.interpolate import interpolate
 
 _ASSIGNMENT = re.compile(r"^(?:export\s+|local\s+|readonly\s+)?([A-Za-z_][A-Za-z0-9_]*)="
                          r"(\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s;&|'\"]*)$")
-_DEFAULTED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]")
+_DEFAULTED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]([^}]*)\}")
 _REF = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_REF_DEFAULT = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::?[-=]([^}]*))?\}?")
 _SHELLS = frozenset({"bash", "sh", "zsh", "dash", "ksh"})
 _MAX_DEPTH = 3
 
@@ -34,6 +35,8 @@ class Hit:
     line: int
     port: CommandPort
     default: bool
+    #: The environment variable the port was read from (``-p ${WEB_PORT:-3000}``), if one.
+    variable: str = ""
 
 
 def split_statements(line: str) -> list[str]:
@@ -73,28 +76,49 @@ def script_hits(script: str, variables: Mapping[str, str] | None = None,
     """Every port the script's commands bind, following its own assignments."""
     scope = dict(variables or {})
     marked = set(defaulted)
+    assigned: set[str] = set()  # the script's own variables: not settable from outside
     hits: list[Hit] = []
     for lineno, line in _lines(script):
         for statement in split_statements(line):
             if (m := _ASSIGNMENT.match(statement)) and "$(" not in statement:
                 _assign(scope, marked, m.group(1), m.group(2))
+                assigned.add(m.group(1))
                 continue
             inner = _unwrap_shell(statement)
             if inner is not None and _depth < _MAX_DEPTH:
-                hits.extend(Hit(lineno + h.line, h.port, h.default) for h in
-                            script_hits(inner, scope, frozenset(marked), _depth + 1))
+                hits.extend(Hit(lineno + h.line, h.port, h.default,
+                                "" if h.variable in assigned else h.variable)
+                            for h in script_hits(inner, scope, frozenset(marked), _depth + 1))
                 continue
-            default = uses_default(statement, scope, marked)
+            defaults = defaults_used(statement, scope, marked)
             command = interpolate(statement, scope).text
-            hits.extend(Hit(lineno, port, default) for port in scan_command(command))
+            hits.extend(Hit(lineno, port, from_default(port.host_port, defaults),
+                            _variable_of(statement, port.host_port, scope, assigned))
+                        for port in scan_command(command))
     return hits
 
 
-def uses_default(text: str, scope: Mapping[str, str], marked: set[str] | frozenset[str]) -> bool:
-    """Whether expanding ``text`` takes a placeholder's default (here or in a variable's value)."""
-    if any(name not in scope for name in _DEFAULTED.findall(text)):
-        return True
-    return any(name in marked for name in _REF.findall(text))
+def _variable_of(statement: str, port: int, scope: Mapping[str, str],
+                 assigned: set[str]) -> str:
+    """The one outside variable whose value (or default) is the port, else ''."""
+    names = {m.group(1) for m in _REF_DEFAULT.finditer(statement)
+             if m.group(1) not in assigned and (scope.get(m.group(1)) or m.group(2) or "")
+             .strip("'\"") == str(port)}
+    return names.pop() if len(names) == 1 else ""
+
+
+def defaults_used(text: str, scope: Mapping[str, str],
+                  marked: set[str] | frozenset[str]) -> list[str]:
+    """The placeholder defaults expanding ``text`` takes, here (``${X:-8080}``) or through a
+    variable whose value came from one."""
+    found = [m.group(2) for m in _DEFAULTED.finditer(text) if m.group(1) not in scope]
+    return found + [scope[name] for name in _REF.findall(text) if name in marked and
+                    name in scope]
+
+
+def from_default(port: int, defaults: list[str]) -> bool:
+    """Whether ``port`` is written in one of the defaults (so it is the default's value)."""
+    return any(re.search(rf"(?<!\d){port}(?!\d)", value) for value in defaults)
 
 
 def _assign(scope: dict[str, str], marked: set[str], name: str, raw: str) -> None:
@@ -104,9 +128,10 @@ def _assign(scope: dict[str, str], marked: set[str], name: str, raw: str) -> Non
         return
     value = raw[1:-1] if raw.startswith('"') and len(raw) > 1 else raw
     expanded = interpolate(value, scope)
+    defaulted = bool(defaults_used(value, scope, marked))
     if expanded.resolved:
         scope[name] = expanded.text
-        if uses_default(value, scope, marked):
+        if defaulted:
             marked.add(name)
         else:
             marked.discard(name)
@@ -153,10 +178,14 @@ def _lines(script: str) -> Iterator[tuple[int, str]]:
 
 def command_claims(src: SourceFile, kind: str, service: str, line: int, script: str,
                    variables: Mapping[str, str] | None = None,
-                   defaulted: frozenset[str] = frozenset()) -> list[PortClaim]:
-    """Claims for a script that starts at ``line`` of ``src``; ``source`` is ``service``."""
+                   defaulted: frozenset[str] = frozenset(),
+                   reads_dotenv: bool = False) -> list[PortClaim]:
+    """Claims for a script that starts at ``line`` of ``src``; ``source`` is ``service``.
+    ``reads_dotenv``: the tool loads the project's .env, so a port read from an environment
+    variable is recorded as ``extra["host_var"]`` (``portctl up`` may move it there)."""
     return [claim(src, line + hit.line, kind, service, hit.port.host_port, service,
                   host_ip=hit.port.host_ip, container_port=hit.port.container_port,
                   protocol=hit.port.protocol, default=hit.default,
-                  note=f"default of a placeholder in {service}" if hit.default else "")
+                  note=f"default of a placeholder in {service}" if hit.default else "",
+                  host_var=hit.variable if reads_dotenv else None)
             for hit in script_hits(script, variables, defaulted)]

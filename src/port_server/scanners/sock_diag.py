@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import NamedTuple
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -73,14 +74,25 @@ def listening() -> list[Row]:
 _NO_COOKIE = 0xFFFFFFFF
 # struct inet_diag_req_v2 with a filled-in inet_diag_sockid: sport, dport (big-endian), src[16],
 # dst[16], if, cookie[2] (INET_DIAG_NOCOOKIE: match by addresses alone).
+_STATE_OFFSET = 1
 
 
-def connection_uid(local: tuple[str, int], remote: tuple[str, int]) -> int | None:
-    """The uid owning the TCP socket whose local end is ``local`` and remote end ``remote``.
+class SocketOwner(NamedTuple):
+    """What the kernel says about one TCP socket: its state (TCP_ESTABLISHED = 1, ...), the uid
+    recorded on it and the inode of its file (0 once no process holds it: closed, time-wait)."""
+
+    state: int
+    uid: int
+    inode: int
+
+
+def connection_owner(local: tuple[str, int], remote: tuple[str, int]) -> SocketOwner | None:
+    """The TCP socket whose local end is ``local`` and remote end ``remote``, as the kernel has it.
 
     One exact lookup in the kernel's socket hash (no table walk), so it costs the same however
     many connections the machine has. None when there is no such socket; OSError when netlink
-    is unavailable.
+    is unavailable. Whether the answer can be trusted as an identity is the caller's decision
+    (``server/peer.py``): an orphaned or time-wait socket reports uid 0.
     """
     family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
     src = socket.inet_pton(family, local[0]).ljust(16, b"\0")
@@ -95,8 +107,11 @@ def connection_uid(local: tuple[str, int], remote: tuple[str, int]) -> int | Non
         data = nl.recv(65536)
     if len(data) < _HEADER.size:
         raise OSError("short netlink answer")
-    kind = _HEADER.unpack_from(data, 0)[1]
+    length, kind = _HEADER.unpack_from(data, 0)[:2]
     if kind == NLMSG_ERROR:
         return None  # ENOENT: no such connection (it closed, or it is not on this machine)
-    uid = struct.unpack_from("=I", data, _HEADER.size + _UID_OFFSET)[0]
-    return int(uid)
+    if kind != SOCK_DIAG_BY_FAMILY or length < _HEADER.size + _UID_OFFSET + 8 or len(data) < length:
+        raise OSError("unexpected netlink answer")
+    state = data[_HEADER.size + _STATE_OFFSET]
+    uid, inode = struct.unpack_from("=II", data, _HEADER.size + _UID_OFFSET)
+    return SocketOwner(int(state), int(uid), int(inode))

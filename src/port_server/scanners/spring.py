@@ -18,13 +18,15 @@ from typing import Any
 from port_server.models import PortClaim
 from port_server.scanners import yaml_nodes as yn
 from port_server.scanners.base import SourceFile, base_name, claim, valid_port
+from port_server.scanners.interpolate import UNRESOLVED
 
 _NAME = re.compile(r"^(?:application|bootstrap)(?:[-_.][\w.-]*)?\.(properties|ya?ml)$")
+#: port key -> (its address key, the suffix of the claim's service name)
 _PORT_KEYS = {
-    "server.port": "server.address",
-    "management.server.port": "management.server.address",
-    "spring.rsocket.server.port": "spring.rsocket.server.address",
-    "grpc.server.port": "grpc.server.address",
+    "server.port": ("server.address", ""),
+    "management.server.port": ("management.server.address", "-management"),
+    "spring.rsocket.server.port": ("spring.rsocket.server.address", "-rsocket"),
+    "grpc.server.port": ("grpc.server.address", "-grpc"),
 }
 _PLACEHOLDER = re.compile(r"\$\{([^}:]+)(?::([^}]*))?\}")
 _PROP = re.compile(r"^\s*([^=:\s]+(?:\\ [^=:\s]*)*)\s*[=:\s]\s*(.*)$")
@@ -38,20 +40,21 @@ def scan_spring(src: SourceFile) -> list[PortClaim]:
     name = base_name(src.rel)
     docs = _properties(src.text) if name.endswith(".properties") else _yaml_docs(src.text)
     claims: list[PortClaim] = []
+    names = [d["spring.application.name"][0] for d in docs if "spring.application.name" in d]
+    app = _resolve(names[0], docs[0])[0] if names and UNRESOLVED not in names[0] else "spring"
     for values in docs:
-        app = _resolve(values.get("spring.application.name", ("", 0))[0], values)[0]
-        for key, address_key in _PORT_KEYS.items():
+        ports: set[int] = set()
+        for key, (address_key, suffix) in _PORT_KEYS.items():
             if key not in values:
                 continue
             raw, line = values[key]
             text, default = _resolve(raw, values)
             port = valid_port(text)
-            if port is None:
-                continue
+            if port is None or port in ports:
+                continue  # management.server.port equal to server.port: the same listener
+            ports.add(port)
             address = _resolve(values.get(address_key, ("", 0))[0], values)[0]
-            service = app or "spring"
-            if key != "server.port":
-                service = f"{service}-{key.split('.')[0]}"
+            service = (app or "spring") + suffix
             claims.append(claim(src, line, "spring", service, port, key,
                                 host_ip=address if re.match(r"^[\d.:]+$", address) else "",
                                 default=default,
@@ -71,7 +74,7 @@ def _resolve(value: str, values: dict[str, tuple[str, int]], depth: int = 0) -> 
             used_default = used_default or flag
             return text
         if fallback is None:
-            return "\ue000"
+            return UNRESOLVED
         used_default = True
         return _resolve(fallback, values, depth + 1)[0]
 

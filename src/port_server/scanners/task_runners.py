@@ -17,9 +17,9 @@ from typing import Any
 
 from port_server.models import PortClaim
 from port_server.scanners import yaml_nodes as yn
-from port_server.scanners.base import ScanError, SourceFile, base_name
+from port_server.scanners.base import ScanError, SourceFile, base_name, claim, valid_port
 from port_server.scanners.interpolate import UNRESOLVED
-from port_server.scanners.shell_text import command_claims
+from port_server.scanners.shell_text import command_claims, from_default
 
 _TASKFILES = frozenset(f"{a}{b}" for a in ("Taskfile", "taskfile", "Taskfile.dist",
                                             "taskfile.dist") for b in (".yml", ".yaml"))
@@ -58,15 +58,28 @@ def scan_mise(src: SourceFile) -> list[PortClaim]:
     claims: list[PortClaim] = []
     for name, task in tasks.items():
         runs: Any = task
-        task_env = env
+        own_env: dict[str, str] = {}
         if isinstance(task, dict):
             runs = task.get("run", task.get("cmd"))
-            task_env = {**env, **_string_table(task.get("env"))}
+            own_env = _string_table(task.get("env"))
+        found: list[PortClaim] = []
         for command in runs if isinstance(runs, list) else [runs]:
             if isinstance(command, str):
                 line = _mise_line(lines, name, command)
-                claims.extend(command_claims(src, "mise", name, line, command, task_env))
+                found.extend(command_claims(src, "mise", name, line, command,
+                                            {**env, **own_env}))
+        claims.extend(found + _env_port(src, "mise", name, own_env.get("PORT"),
+                                        _mise_line(lines, name, ""), found))
     return claims
+
+
+def _env_port(src: SourceFile, kind: str, task: str, value: str | None, line: int,
+              found: list[PortClaim]) -> list[PortClaim]:
+    """``PORT`` in a task's own environment binds like a ``PORT=N cmd`` prefix."""
+    port = valid_port(value)
+    if port is None or any(c.host_port == port for c in found):
+        return []
+    return [claim(src, line, kind, task, port, task, note="PORT in the task's env")]
 
 
 def _string_table(value: Any) -> dict[str, str]:
@@ -102,15 +115,19 @@ def scan_taskfile(src: SourceFile) -> list[PortClaim]:
     for name, task in yn.mapping(top.get("tasks"), budget).items():
         task_map = yn.mapping(task, budget)
         scope = {**global_env, **global_vars, **_vars(task_map.get("vars"), budget)}
-        env = {**global_env, **_vars(task_map.get("env"), budget)}
+        own_env = _vars(task_map.get("env"), budget)
+        env = {k: _template(v, scope)[0] for k, v in {**global_env, **own_env}.items()}
+        found: list[PortClaim] = []
         for line, command in _commands(task, task_map, budget):
-            expanded, defaulted = _template(command, scope)
-            found = command_claims(src, "taskfile", name, line, expanded,
-                                   {k: _template(v, scope)[0] for k, v in env.items()})
-            if defaulted:
-                found = [c.replace(note="default of a go-template `default`",
-                                   extra={**c.extra, "default": True}) for c in found]
-            claims.extend(found)
+            expanded, defaults = _template(command, scope)
+            found.extend(c.replace(note="default of a go-template `default`",
+                                   extra={**c.extra, "default": True})
+                         if c.host_port is not None and from_default(c.host_port, defaults) else c
+                         for c in command_claims(src, "taskfile", name, line, expanded, env))
+        env_node = yn.mapping(task_map.get("env"), budget).get("PORT")
+        line = yn.line_of(env_node) if env_node is not None else 1
+        claims.extend(found + _env_port(src, "taskfile", name, env.get("PORT") if "PORT" in
+                                        own_env else None, line, found))
     return claims
 
 
@@ -142,41 +159,41 @@ def _commands(task: Any, task_map: dict[str, Any], budget: yn.Budget) -> list[tu
     return out
 
 
-def _template(text: str, scope: dict[str, str], depth: int = 0) -> tuple[str, bool]:
-    """Expand go templates from ``scope``; True when a ``default`` supplied a value."""
-    defaulted = False
+def _template(text: str, scope: dict[str, str], depth: int = 0) -> tuple[str, list[str]]:
+    """Expand go templates from ``scope``; also the values ``default`` supplied."""
+    defaults: list[str] = []
 
     def sub(m: re.Match[str]) -> str:
-        nonlocal defaulted
-        value, used_default = _pipeline(m.group(1), scope, depth)
-        defaulted = defaulted or used_default
+        value, used = _pipeline(m.group(1), scope, depth)
+        defaults.extend(used)
         return UNRESOLVED if value is None else value
 
-    return _TEMPLATE.sub(sub, text), defaulted
+    return _TEMPLATE.sub(sub, text), defaults
 
 
-def _pipeline(expr: str, scope: dict[str, str], depth: int) -> tuple[str | None, bool]:
+def _pipeline(expr: str, scope: dict[str, str], depth: int) -> tuple[str | None, list[str]]:
     stages = [s.strip() for s in expr.split("|")]
-    value, defaulted = _operand(stages[0], scope, depth)
-    if len(stages) == 1 and stages[0].startswith("default "):  # {{default 9245 .NAME}}
-        words = stages[0].split()
-        if len(words) == 3:
-            value, defaulted = _operand(words[2], scope, depth)
-            if value is None:
-                return _operand(words[1], scope, depth)[0], True
+    words = stages[0].split()
+    if len(stages) == 1 and len(words) == 3 and words[0] == "default":  # {{default 9 .NAME}}
+        value, used = _operand(words[2], scope, depth)
+        if value is None or value == "":
+            value = _operand(words[1], scope, depth)[0]
+            return value, [value] if value is not None else []
+        return value, used
+    value, used = _operand(stages[0], scope, depth)
     for stage in stages[1:]:
         words = stage.split(None, 1)
-        if words and words[0] == "default" and len(words) == 2:
-            if value is None or value == "":
-                value, defaulted = _operand(words[1], scope, depth)[0], True
-        else:
-            return None, defaulted
-    return value, defaulted
+        if not words or words[0] != "default" or len(words) != 2:
+            return None, used
+        if value is None or value == "":
+            value = _operand(words[1], scope, depth)[0]
+            used = used + ([value] if value is not None else [])
+    return value, used
 
 
-def _operand(text: str, scope: dict[str, str], depth: int) -> tuple[str | None, bool]:
+def _operand(text: str, scope: dict[str, str], depth: int) -> tuple[str | None, list[str]]:
     if m := _LITERAL.match(text):
-        return next(g for g in m.groups() if g is not None), False
+        return next(g for g in m.groups() if g is not None), []
     if (m := _DOT_NAME.match(text)) and m.group(1) in scope and depth < _MAX_EXPANSIONS:
         return _template(scope[m.group(1)], scope, depth + 1)
-    return None, False
+    return None, []

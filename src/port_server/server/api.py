@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from port_server import __version__
 from port_server.errors import InvalidInput
-from port_server.models import AllocationFilter, AllocationRequest
+from port_server.models import Allocation, AllocationFilter, AllocationRequest
 from port_server.server import schemas
 from port_server.service import RegistryService
 
@@ -39,6 +39,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def service_of(request: Request) -> RegistryService:
     svc: RegistryService = request.app.state.service
     return svc
+
+
+def allocation_out(request: Request, alloc: Allocation) -> dict[str, Any]:
+    """An allocation's JSON, with ``proxy_url`` (where the proxy answers for it) filled in."""
+    data = alloc.to_dict()
+    if alloc.http:
+        data["proxy_url"] = request.app.state.proxy.url_for(alloc)
+    return data
 
 
 async def call_service(request: Request, fn: Callable[..., T], *args: Any) -> T:
@@ -73,9 +81,9 @@ async def allocate(request: Request, body: schemas.AllocateBody) -> JSONResponse
         protocol=body.protocol, force=body.force, type=body.type, owner=body.owner,
         environment=body.environment, status=body.status, url=body.url, note=body.note,
         source=body.source, pid=body.pid, command=body.command, protected=body.protected,
-        ttl=body.ttl, path=body.path)
+        ttl=body.ttl, path=body.path, http=body.http)
     result = await call_service(request, service_of(request).allocate, req)
-    data = result.allocation.to_dict()
+    data = allocation_out(request, result.allocation)
     data["created"] = result.created
     return JSONResponse(data, status_code=201 if result.created else 200)
 
@@ -103,14 +111,14 @@ def list_allocations(
         status=status or None, source=source or None, protocol=protocol or None,
         host=host or None)
     allocs = service_of(request).list(flt)
-    return JSONResponse([a.to_dict() for a in allocs])
+    return JSONResponse([allocation_out(request, a) for a in allocs])
 
 
 @router.get("/v1/allocations/{alloc_id}", response_model=schemas.AllocationOut,
             responses=ERRORS, tags=["allocations"])
 def get_allocation(request: Request,
                    alloc_id: Annotated[int, Path(ge=1, le=2**62)]) -> JSONResponse:
-    return JSONResponse(service_of(request).get(alloc_id).to_dict())
+    return JSONResponse(allocation_out(request, service_of(request).get(alloc_id)))
 
 
 @router.delete("/v1/allocations/{alloc_id}", response_model=schemas.DeletedOut,
@@ -141,7 +149,8 @@ def update_allocation(request: Request, alloc_id: Annotated[int, Path(ge=1, le=2
     force = bool(changes.pop("force", False)) or force  # in the body or the query
     if not changes:
         raise InvalidInput("body: nothing to update; give at least one field", field="body")
-    return JSONResponse(service_of(request).update(alloc_id, changes, force=force).to_dict())
+    alloc = service_of(request).update(alloc_id, changes, force=force)
+    return JSONResponse(allocation_out(request, alloc))
 
 
 @router.get("/v1/ports/{port}", response_model=schemas.PortStatusOut, responses=ERRORS,

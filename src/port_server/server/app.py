@@ -107,7 +107,16 @@ def add_hardening(app: FastAPI, settings: Settings) -> None:
 
 
 def create_app(service: RegistryService, settings: Settings) -> FastAPI:
-    from port_server.server import api, api_portman, api_scan, api_sync, dashboard, metrics
+    from port_server.server import (
+        api,
+        api_portman,
+        api_proxy,
+        api_scan,
+        api_sync,
+        dashboard,
+        metrics,
+    )
+    from port_server.server.proxy import ProxyManager
 
     app = FastAPI(
         title="port-server",
@@ -118,6 +127,7 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
     )
     app.state.service = service
     app.state.settings = settings
+    app.state.proxy = ProxyManager(service, settings)
 
     @app.exception_handler(PortServerError)
     async def _domain_error(request: Request, exc: PortServerError) -> JSONResponse:
@@ -149,6 +159,7 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(metrics.router)
     app.include_router(api_portman.router)
+    app.include_router(api_proxy.router)
     app.add_middleware(BodyLimit, path_limits={"/v1/sync/": api_sync.SYNC_BODY_LIMIT,
                                                "/v1/import": api_portman.MAX_IMPORT_BYTES})
     add_hardening(app, settings)

@@ -179,6 +179,7 @@ def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
     store = open_store(settings.effective_store_url)
     pidfile = settings.effective_pidfile
     reaper: Reaper | None = None
+    proxy: Any = None
     try:
         service = RegistryService(store, settings)
         app = create_app(service, settings)
@@ -196,6 +197,8 @@ def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
             signal.signal(sig, _exit_cleanly)
         reaper = Reaper(service, sec.reap_interval)
         reaper.start()
+        proxy = app.state.proxy
+        proxy.resume()
         log.info("port-server %s listening on %s:%s%s, store %s", __version__, settings.host,
                  settings.port, f" and unix:{sec.unix_socket}" if unix else "",
                  redact_url(settings.effective_store_url))
@@ -203,6 +206,8 @@ def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
     finally:
         if reaper is not None:
             reaper.stop()
+        if proxy is not None:
+            proxy.close()
         if read_pid(pidfile) == os.getpid():
             pidfile.unlink(missing_ok=True)
         store.close()
@@ -259,27 +264,21 @@ def bind_unix_socket(path: Path | None, mode: int, group: str) -> socket.socket 
 MAX_HEAD_BYTES = 64 * 1024
 
 
-def hardened_protocol(request_timeout: float) -> type:
-    """uvicorn's HTTP protocol plus (a) the peer's kernel identity in the ASGI scope and (b) a
-    deadline for receiving each request and a cap on its head, so slow or oversized clients
-    are cut off instead of holding a connection slot forever (slowloris)."""
-    import asyncio
+def peer_protocol(base: type) -> type:
+    """``base`` (a uvicorn HTTP protocol) that reads the caller's kernel identity as soon as the
+    connection is accepted and puts it in every request's ASGI scope (server/peer.py)."""
+    from port_server.server.peer import PEER_EXTENSION, accepted_peer
 
-    from port_server.server.peer import PEER_EXTENSION, Peer, unix_peer
+    class PeerProtocol(base):  # type: ignore[misc, valid-type]
+        app: Any  # the ASGI app uvicorn's protocol calls (set by its __init__)
 
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
-    except ImportError:  # without httptools: h11 (which caps the head itself), no deadline
-        from uvicorn.protocols.http.h11_impl import H11Protocol
-
-        return H11Protocol  # type: ignore[no-any-return]
-
-    class HardenedProtocol(Base):  # type: ignore[misc, valid-type]
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: Any) -> None:
+            # Before super(): nothing of the request has been read yet, so the client cannot
+            # have been answered and gone; a lookup any later may find its socket orphaned.
+            peer = accepted_peer(transport.get_extra_info("socket"),
+                                 transport.get_extra_info("peername"),
+                                 transport.get_extra_info("sockname"))
             super().connection_made(transport)
-            sock = transport.get_extra_info("socket")
-            peer = unix_peer(sock) if sock is not None and sock.family == socket.AF_UNIX \
-                else Peer("tcp")
             inner = self.app
 
             async def app_with_peer(scope: Any, receive: Any, send: Any) -> None:
@@ -287,6 +286,26 @@ def hardened_protocol(request_timeout: float) -> type:
                 await inner(scope, receive, send)
 
             self.app = app_with_peer
+
+    return PeerProtocol
+
+
+def hardened_protocol(request_timeout: float) -> type:
+    """uvicorn's HTTP protocol plus (a) the peer's kernel identity in the ASGI scope and (b) a
+    deadline for receiving each request and a cap on its head, so slow or oversized clients
+    are cut off instead of holding a connection slot forever (slowloris)."""
+    import asyncio
+
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # without httptools: h11 (which caps the head itself), no deadline
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        return peer_protocol(H11Protocol)
+
+    class HardenedProtocol(peer_protocol(HttpToolsProtocol)):  # type: ignore[misc]
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
             self._head_bytes = 0
             self._in_body = False
             self._deadline: asyncio.TimerHandle | None = None

@@ -11,8 +11,9 @@ rebinding page can make its own origin resolve to 127.0.0.1. So:
 - with a token file, every TCP request needs ``Authorization: Bearer <token>`` (compared in
   constant time); Unix-socket callers are identified by the kernel instead.
 
-It also sets the request's caller (``audit.set_caller``) for the service: resolved lazily, so
-the kernel lookup costs nothing on reads and runs in the worker thread of the handler.
+It also sets the request's caller (``audit.set_caller``) for the service, from the identity the
+kernel gave when the connection was accepted (``server/peer.py``); its user name is looked up
+lazily, so reads do not pay for it.
 """
 
 from __future__ import annotations

@@ -43,6 +43,8 @@ class AllocateBody(_Body):
     path: str = Field(default="", max_length=4096,
                       description="the worktree the allocation is made from (portctl up); prune"
                                   " releases it once that worktree is gone")
+    http: bool | None = Field(default=None, description="an HTTP service: the proxy gives it"
+                              " a name; omitted: the web, api and monitoring pools are")
 
 
 class ReleaseBody(_Body):
@@ -70,6 +72,7 @@ class UpdateBody(_Body):
                                 description="command line using the port (portctl run)")
     path: str | None = Field(default=None, max_length=4096,
                              description="the worktree the allocation belongs to")
+    http: bool | None = Field(default=None, description="an HTTP service with a proxy name")
     force: bool | None = Field(default=None, description="update a protected allocation")
 
 
@@ -96,6 +99,8 @@ class AllocationOut(BaseModel):
     expires_at: str | None = None
     updated_at: str = ""
     path: str = ""
+    http: bool = False
+    proxy_url: str = Field(default="", description="where the proxy answers for it, if named")
 
 
 class ProcessOut(BaseModel):

@@ -42,6 +42,10 @@ class Allocating(ServiceCore):
                         f" release it first (portctl release --id {existing.id}) or omit --port",
                         holder=existing.to_dict())
                 return AllocationResult(existing, created=False)
+            if req.http:
+                self._check_name(tx, Allocation(
+                    id=0, app=req.app, instance=req.instance, service=req.service, port=0,
+                    created_at="", protocol=req.protocol, host=self.host, http=True))
             explicit = bool(req.port)
             alloc = self._allocate_explicit(tx, req) if explicit else self._allocate_auto(tx, req)
         return AllocationResult(alloc, created=True)

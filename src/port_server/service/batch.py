@@ -29,7 +29,8 @@ def entry_request(entry: Allocation, source: str | None = None) -> AllocationReq
         app=entry.app, instance=entry.instance, service=entry.service, port=entry.port,
         protocol=entry.protocol, type=entry.type, owner=entry.owner,
         environment=entry.environment, status=entry.status, url=entry.url, note=entry.note,
-        source=source if source is not None else entry.source, protected=entry.protected)
+        source=source if source is not None else entry.source, protected=entry.protected,
+        http=entry.http or None)  # a file from before the http field: the pool decides
 
 
 class Batches(ServiceCore):
@@ -126,7 +127,7 @@ class Batches(ServiceCore):
         return replace(entry, type=req.type)
 
     def _insert_entry(self, tx: StoreTx, entry: Allocation, now: str) -> Allocation:
-        req = entry_request(entry, source=entry.source or "import")
+        req = self._validate(entry_request(entry, source=entry.source or "import"))
         try:
             alloc = tx.insert(self.host, req, entry.port, entry.created_at or now)
         except DuplicateKey:

@@ -18,7 +18,7 @@ from port_server.service.validation import check_path, check_pid, check_port, ch
 from port_server.type_inference import AUTO, infer_type
 
 #: What ``update`` may change.
-UPDATABLE = frozenset({*METADATA_FIELDS, "protected", "pid", "command", "path"})
+UPDATABLE = frozenset({*METADATA_FIELDS, "protected", "pid", "command", "http", "path"})
 
 
 class Changes(ServiceCore):
@@ -72,6 +72,8 @@ class Changes(ServiceCore):
             # allocation itself: protection does not stand in its way; ownership does.
             usage_only = set(changes) <= {"pid", "pid_start", "command"}
             self.authorize(current, who, "update", force or usage_only)
+            if changes.get("http") and not current.http:
+                self._check_name(tx, replace(current, http=True))
             return tx.update(alloc_id, {**changes, "updated_at": self.clock()})
 
     @staticmethod
@@ -84,9 +86,9 @@ class Changes(ServiceCore):
                 field=name)
         changes = dict(changes)
         for name, value in changes.items():
-            if name == "protected":
+            if name in ("protected", "http"):
                 if not isinstance(value, bool):
-                    raise InvalidInput("protected: must be true or false", field="protected")
+                    raise InvalidInput(f"{name}: must be true or false", field=name)
             elif name == "pid":
                 check_pid(value, clearable=True)
             elif name == "path":

@@ -8,16 +8,19 @@ policy and the hint cache. The jobs (``reads``, ``allocation``, ``changes``, ``b
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from port_server import access, allocator
 from port_server import probe as os_probe
 from port_server.audit import AuditedStore
-from port_server.errors import AllocationNotFound, OtherHost, PortAllocated
+from port_server.errors import AllocationNotFound, NameTaken, OtherHost, PortAllocated
+from port_server.integrations import proxy_names
 from port_server.models import (
     Actor,
     Allocation,
+    AllocationFilter,
     AllocationRequest,
     AuditEntry,
     PoolUsage,
@@ -60,7 +63,10 @@ class ServiceCore:
     ) -> None:
         #: Writes through ``self.store`` are audited; ``raw_store`` is the backend itself.
         self.raw_store = store
-        self.store = AuditedStore(store, lambda: self.clock())
+        self.store = AuditedStore(store, lambda: self.clock(), on_commit=self._committed)
+        #: Called (no arguments) after each committed change of allocations: keep them quick,
+        #: they run on the writer's thread (the proxy only sets a flag for its pusher).
+        self.listeners: list[Callable[[], None]] = []
         self.settings = settings
         self.probe: Probe = probe if probe is not None else os_probe  # type: ignore[assignment]
         self.clock = clock
@@ -69,6 +75,31 @@ class ServiceCore:
         self.policy = allocator.Policy(skip_ports=settings.skip_ports, ephemeral=self._ephemeral)
         self.hints = HintCache()
         self.type_rules = rules_from_config(settings.extra)
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        self.listeners.append(listener)
+
+    def _committed(self) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:  # a listener's fault must not fail a committed change
+                import logging
+
+                logging.getLogger("port_server").exception("change listener failed")
+
+    def _check_name(self, tx: StoreTx, alloc: Allocation) -> None:
+        """``alloc``'s proxy name must be DNS-safe and its own (InvalidInput, NameTaken)."""
+        if alloc.protocol != "tcp":
+            return
+        hit = proxy_names.find_collision(alloc, tx.select(AllocationFilter(host=alloc.host)),
+                                         self.host)
+        if hit is not None:
+            name, other = hit
+            raise NameTaken(
+                f"{alloc.key} would answer at {name}, which {other.key} (id={other.id})"
+                " already has; rename one of them, or pass --no-http", name=name,
+                holder=other.to_dict())
 
     def _validate(self, req: AllocationRequest) -> AllocationRequest:
         return validate_request(req, self.settings, self.type_rules)
@@ -82,6 +113,9 @@ class ServiceCore:
 
     def _insert(self, tx: StoreTx, req: AllocationRequest, port: int,
                 host: str | None = None) -> Allocation:
+        if req.http is None:  # sync's requests: the pool decides
+            req = replace(req, http=proxy_names.is_http(req.type, None,
+                                                        self.settings.proxy.http_pools))
         try:
             return tx.insert(host or self.host, req, port, self.clock())
         except DuplicateKey:  # another process won a race on the same file: report it plainly

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from port_server.errors import InvalidInput
+from port_server.integrations.proxy_names import is_http
 from port_server.models import (
     METADATA_FIELDS,
     NAME_RE,
@@ -94,7 +95,10 @@ def validate_request(req: AllocationRequest, settings: Settings,
         req = replace(req, type=infer_type(req.service, type_rules))
     if req.type:
         settings.pool(req.type)  # unknown pool -> InvalidInput
-    return req
+    if req.http is not None and not isinstance(req.http, bool):
+        raise InvalidInput("http: must be true or false", field="http")
+    http = is_http(req.type, req.http, settings.proxy.http_pools)
+    return req if req.http is http else replace(req, http=http)
 
 
 def prefixed(where: str, exc: InvalidInput, default_field: str | None = None) -> InvalidInput:

@@ -22,13 +22,13 @@ from port_server.models import (
 ALLOCATION_COLUMNS = (
     "id", "app", "instance", "service", "port", "created_at", "protocol", "host", "type", "owner",
     "environment", "status", "url", "note", "source", "pid", "pid_start", "command", "protected",
-    "expires_at", "updated_at", "path",
+    "expires_at", "updated_at", "path", "http",
 )
 
 #: Columns ``update`` may change.
 UPDATABLE_COLUMNS = frozenset({
     "type", "owner", "environment", "status", "url", "note", "source", "pid", "pid_start",
-    "command", "protected", "expires_at", "updated_at", "path",
+    "command", "protected", "expires_at", "updated_at", "path", "http",
 })
 
 #: Adds the deleted rows to their hosts' release counts (run before the DELETE; ``{ids}`` is the
@@ -43,6 +43,7 @@ ON CONFLICT (host) DO UPDATE SET releases = host_releases.releases + excluded.re
 def row_to_allocation(row: Sequence[Any]) -> Allocation:
     values = dict(zip(ALLOCATION_COLUMNS, row, strict=True))
     values["protected"] = bool(values["protected"])
+    values["http"] = bool(values["http"])
     return Allocation(**values)
 
 

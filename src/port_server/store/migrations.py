@@ -108,3 +108,13 @@ _ALLOCATION_PATH = "ALTER TABLE allocations ADD COLUMN path TEXT NOT NULL DEFAUL
 
 MIGRATIONS.append(Migration(name="allocation_path", sqlite=_ALLOCATION_PATH,
                             postgres=_ALLOCATION_PATH))
+
+#: Which allocations are HTTP services with a proxy name; the pools that hold HTTP services by
+#: default (web, api, monitoring) start out marked.
+_ALLOCATION_HTTP = """
+ALTER TABLE allocations ADD COLUMN http INTEGER NOT NULL DEFAULT 0;
+UPDATE allocations SET http = 1 WHERE type IN ('web', 'api', 'monitoring');
+"""
+
+MIGRATIONS.append(Migration(name="allocation_http", sqlite=_ALLOCATION_HTTP,
+                            postgres=_ALLOCATION_HTTP))

@@ -141,9 +141,11 @@ class SQLiteTx:
             "pid_start": req.pid_start, "command": req.command,
             "protected": int(req.protected), "expires_at": req.expires_at, "updated_at": now,
             "path": req.path,
+            "http": int(bool(req.http)),
         }
         alloc_id = self._insert_row(values)
-        return Allocation(id=alloc_id, **{**values, "protected": req.protected})
+        return Allocation(id=alloc_id, **{**values, "protected": req.protected,
+                                          "http": bool(req.http)})
 
     def _insert_row(self, values: dict[str, Any]) -> int:
         """Insert one allocations row; its id. A unique constraint's refusal is DuplicateKey."""
@@ -162,6 +164,7 @@ class SQLiteTx:
         """Insert a full row, id included (import and migration keep ids)."""
         data = alloc.to_dict()
         data["protected"] = int(alloc.protected)
+        data["http"] = int(alloc.http)
         self._insert_row({c: data[c] for c in ALLOCATION_COLUMNS})
         return alloc
 

@@ -7,6 +7,13 @@ A port set by a variable (``"${PG_PORT:-5432}:5432"``) moves through ``.env`` al
 port (``"5432:5432"``) moves through a generated override file (``compose_files``), so tracked
 files are never edited. ``.env`` also gets a per-worktree ``COMPOSE_PROJECT_NAME`` when none is
 set, and the project's derived values (``[env]`` templates).
+
+Beside compose files, the project's own dev-server files count (``dev_config_claims``): a
+Procfile, a vite config, a justfile, Taskfile, mise or Tilt file at the top of the folder, and
+the files Rails, Spring and dev containers keep in ``config/`` and ``.devcontainer/``. Where such a
+port is read from a variable the tool loads from ``.env`` (``-p ${WEB_PORT:-3000}`` in a Procfile,
+``env.VITE_PORT`` from vite's ``loadEnv``), ``up`` moves it the same way; a literal port there is
+registered as written, or reported as a conflict (no override file can move it).
 """
 
 from __future__ import annotations
@@ -61,20 +68,53 @@ def compose_claims(folder: Path, warnings: list[str]) -> list[PortClaim]:
 
 
 def port_variable(name: str, claim: PortClaim) -> str:
-    """The one naming rule: the variable the compose file references for the host port, else
+    """The one naming rule: the variable the project file references for the host port, else
     ``<SERVICE>_PORT`` of the registry service name (``db`` -> DB_PORT, ``web-8080`` ->
-    WEB_8080_PORT). Shared by up, env, compose-ports and the MCP tools."""
+    WEB_8080_PORT). Shared by up, env, compose-ports and the MCP tools. "" for a literal port
+    outside compose files: nothing could read a variable there."""
     from port_server.workflows.project_plan import env_var_for
 
-    return str(claim.extra.get("host_var") or env_var_for(name))
+    if claim.extra.get("host_var"):
+        return str(claim.extra["host_var"])
+    return env_var_for(name) if claim.kind == "compose" else ""
 
 
 def compose_variables(folder: Path) -> dict[str, str]:
     """{registry service name: its port variable} for the compose project at ``folder``."""
     if not folder.is_dir():
         return {}
-    return {name: port_variable(name, claim)
-            for name, claim in named(compose_claims(folder, []))}
+    claims = compose_claims(folder, [])
+    claims += dev_config_claims(folder, [], claims)
+    return {name: var for name, claim in named(claims) if (var := port_variable(name, claim))}
+
+
+#: Folders whose files ``up`` reads beside the top of the project (Rails and Spring keep their
+#: server config in ``config/``; dev containers theirs in ``.devcontainer/``).
+_CONFIG_FOLDERS = ("config/", ".devcontainer/")
+
+
+def dev_config_claims(folder: Path, warnings: list[str],
+                      before: list[PortClaim]) -> list[PortClaim]:
+    """Port claims of the non-compose project files ``up`` manages (see module doc); a port
+    already claimed (in ``before`` or an earlier file: a Procfile's ``rails s -p 3000`` and
+    ``config/puma.rb``'s ``port 3000``) is one listener and kept once."""
+    from port_server.scanners import SCANNERS
+    from port_server.scanners.project import scan_project
+
+    others = tuple(s for s in SCANNERS if s.kind not in ("compose", "npm", "env", "make",
+                                                         "script"))
+    result = scan_project(folder, scanners=others)
+    warnings.extend(f"{problem.file}: {problem.error}" for problem in result.problems)
+    seen = {(c.host_port, c.protocol) for c in before}
+    out = []
+    for c in sorted(result.claims, key=lambda c: ("/" in c.file, c.file, c.line)):
+        if c.host_port is None or (c.host_port, c.protocol) in seen or not (
+                "/" not in c.file or (c.file.startswith(_CONFIG_FOLDERS)
+                and c.file.count("/") <= 2)):
+            continue
+        seen.add((c.host_port, c.protocol))
+        out.append(c)
+    return out
 
 
 def up(client: RegistryClient, folder: Path, app: str, instance: str, only: list[str],
@@ -85,9 +125,10 @@ def up(client: RegistryClient, folder: Path, app: str, instance: str, only: list
 
     warnings: list[str] = []
     claims = compose_claims(folder, warnings)
+    claims += dev_config_claims(folder, warnings, claims)
     if not claims and not any(_is_compose(p) for p in folder.iterdir()):
-        raise InvalidInput(f"no compose file in {folder}; run `portctl up` in a compose"
-                           " project's folder", field="dir")
+        raise InvalidInput(f"no compose file or dev-server config in {folder}; run `portctl up`"
+                           " in a project's folder", field="dir")
     services = {c.service for c in claims}
     unknown = [s for s in only if s not in services]
     if unknown:
@@ -102,11 +143,11 @@ def up(client: RegistryClient, folder: Path, app: str, instance: str, only: list
     values: dict[str, int | str] = {}
     for name, claim in named(claims):
         var = port_variable(name, claim)
-        if var in values:
+        if var and var in values:
             continue
         outcome = _up_one(client, app, instance, name, claim, mine.get(name), var, path)
         outcomes.append(outcome)
-        if outcome["port"]:
+        if var and outcome["port"]:
             ip = claim.extra.get("host_var_ip")
             values[var] = f"{ip}:{outcome['port']}" if ip else int(outcome["port"])
     env_path = env_path if env_path is not None else folder / ".env"
@@ -161,7 +202,7 @@ def _write_override(folder: Path, claims: list[PortClaim], dotenv: dict[str, str
     from port_server.workflows.files import write_text
 
     names = {(c.service, c.host_port, c.protocol or "tcp"): port_variable(n, c)
-             for n, c in named(claims) if not c.extra.get("host_var")}
+             for n, c in named(claims) if not c.extra.get("host_var") and c.kind == "compose"}
     where = _override_layout(folder, dotenv, warnings)
     if where is None:
         return None
@@ -262,6 +303,11 @@ def _up_one(client: RegistryClient, app: str, instance: str, name: str, claim: P
                                "variable": var, "port": None, "protocol": protocol,
                                "file": claim.file, "line": claim.line, "detail": ""}
     if existing is not None:
+        if not var and existing.port != claim.host_port:
+            outcome.update(status="conflict", port=claim.host_port,
+                           detail=f": {existing.key} holds {existing.port}, {claim.file} says"
+                                  f" {claim.host_port}")
+            return outcome
         if existing.path != path:  # made before paths were recorded, or the folder moved
             existing = client.update(existing.id, {"path": path})
         outcome.update(status="already allocated", port=existing.port)
@@ -270,15 +316,21 @@ def _up_one(client: RegistryClient, app: str, instance: str, name: str, claim: P
 
     def request(port: int | None) -> AllocationRequest:
         return AllocationRequest(app=app, instance=instance, service=name, port=port,
-                                 protocol=protocol, source="compose", note=note, path=path)
+                                 protocol=protocol, source=claim.kind, note=note, path=path)
 
     if claim.host_port is not None:
         try:
             alloc = client.allocate(request(claim.host_port)).allocation
             outcome.update(status="allocated", port=alloc.port)
             return outcome
-        except Conflict:
-            pass  # taken: any free port will do, .env (and the override) carry it
+        except Conflict as exc:
+            if not var:  # a literal port in a file no override reaches
+                variable = f"${{{name.upper().replace('-', '_')}_PORT:-{claim.host_port}}}"
+                outcome.update(status="conflict", port=claim.host_port,
+                               detail=f": {exc.message} (a literal port; make it {variable} to"
+                                      " let `up` move it)")
+                return outcome
+            # taken: any free port will do, .env (and the override) carry it
     alloc = client.allocate(request(None)).allocation
     moved = f" (instead of {claim.host_port})" if claim.host_port else ""
     outcome.update(status="allocated", port=alloc.port, detail=moved)
