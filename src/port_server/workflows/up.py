@@ -154,8 +154,10 @@ def up(client: RegistryClient, folder: Path, app: str, instance: str, only: list
     created = [] if env_path.exists() or env_path.parent != folder else [env_path.name]
     result = UpResult(outcomes, env_path, values, warnings=warnings)
     dotenv = _read_env(env_path)
-    result.override = _write_override(folder, all_claims, dotenv, values, warnings)
-    values.update(_compose_settings(folder, result.override, dotenv, app, instance, warnings))
+    where = _override_layout(folder, dotenv, warnings)
+    if where is not None:  # a compose project: its override and project name
+        result.override = _write_override(where, all_claims, values)
+        values.update(_compose_settings(dotenv, app, instance, warnings))
     values.update(_derived(client, folder, app, instance, warnings))
     if result.override is not None:
         created.append(result.override.name)
@@ -194,8 +196,8 @@ def _override_layout(folder: Path, dotenv: dict[str, str],
     return found
 
 
-def _write_override(folder: Path, claims: list[PortClaim], dotenv: dict[str, str],
-                    values: dict[str, int | str], warnings: list[str]) -> Path | None:
+def _write_override(where: Layout, claims: list[PortClaim],
+                    values: dict[str, int | str]) -> Path | None:
     """Write (or refresh) the generated override for the literal ports; its path, or None."""
     from port_server.exporters.compose_override import HEADER, compose_override
     from port_server.workflows.compose_files import EMPTY, generated
@@ -203,9 +205,6 @@ def _write_override(folder: Path, claims: list[PortClaim], dotenv: dict[str, str
 
     names = {(c.service, c.host_port, c.protocol or "tcp"): port_variable(n, c)
              for n, c in named(claims) if not c.extra.get("host_var") and c.kind == "compose"}
-    where = _override_layout(folder, dotenv, warnings)
-    if where is None:
-        return None
     if not names:  # nothing literal (any more): an earlier override must not pin old ports
         if where.target.is_file() and generated(where.target):
             write_text(where.target, HEADER + EMPTY)
@@ -236,8 +235,8 @@ def _literal(service: str, port: int, protocol: str) -> PortClaim:
                      host_port=port, protocol=protocol)
 
 
-def _compose_settings(folder: Path, override: Path | None, dotenv: dict[str, str], app: str,
-                      instance: str, warnings: list[str]) -> dict[str, str]:
+def _compose_settings(dotenv: dict[str, str], app: str, instance: str,
+                      warnings: list[str]) -> dict[str, str]:
     """COMPOSE_PROJECT_NAME for this worktree when none is set (a warning when a shared
     constant is)."""
     from port_server.workflows.compose_files import project_name, shared_name_warning
