@@ -56,7 +56,7 @@ def _allocate(client: RegistryClient, args: dict[str, Any]) -> Any:
     result = client.allocate(AllocationRequest(
         app=app, instance=instance, service=args["service"], port=args.get("port"),
         type=args.get("type", ""), force=bool(args.get("force", False)),
-        note=args.get("note", ""), path=_worktree()))
+        note=args.get("note", ""), http=args.get("http"), path=_worktree()))
     return {**result.allocation.to_dict(), "created": result.created}
 
 
@@ -152,15 +152,19 @@ TOOLS: tuple[ToolSpec, ...] = (
         "allocate",
         "Allocate a host port for app/instance/service that collides with nothing registered or"
         " bound on this machine. Idempotent: asking again returns the same port. Use it instead of"
-        " choosing or hard-coding a port. app/instance default to the git repository and the"
-        " worktree's folder name of the directory the MCP server runs in.",
+        " choosing or hard-coding a port. The answer's proxy_url, when set, is the service's"
+        " stable HTTPS name through port-server's proxy. app/instance default to the git"
+        " repository and the worktree's folder name of the directory the MCP server runs in.",
         _object({**_FILTER, **_props(
              port=(_PORT, "ask for this exact port (omit to auto-assign)"),
              type=({"type": "string"}, "pool to auto-assign from: web, api, db, ml, monitoring,"
                                        " dynamic (default: the default pool)"),
              force=({"type": "boolean"}, "register an explicit port even if a running process"
                                          " already has it bound"),
-             note=({"type": "string"}, "free-text note stored with the allocation"))},
+             note=({"type": "string"}, "free-text note stored with the allocation"),
+             http=({"type": "boolean"}, "an HTTP service: proxy_url in the answer is its stable"
+                                        " https://SERVICE.INSTANCE.APP.localhost name (default:"
+                                        " true for the web, api and monitoring pools)"))},
                 "service"),
         _allocate),
     ToolSpec(

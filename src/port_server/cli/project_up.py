@@ -57,7 +57,8 @@ def cmd_up(args: argparse.Namespace, ctx: Context) -> int:
     else:
         for o in result.outcomes:
             where = f" {o['variable']}={o['port']}" if o["variable"] else f" {o['port']}"
-            output.emit(f"{o['status']}: {o['service']}{where}{o['detail']}")
+            url = f" {o['proxy_url']}" if o.get("proxy_url") else ""
+            output.emit(f"{o['status']}: {o['service']}{where}{o['detail']}{url}")
         if not result.outcomes:
             output.emit("no service publishes a host port")
     return EXIT_ERROR if result.conflicts else EXIT_OK

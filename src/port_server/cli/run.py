@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                " or a port option; see docs/worktrees.md.")
     add_filter_args(p)
     p.add_argument("--type", default="", help="pool to auto-assign from (e.g. web, api)")
+    from port_server.cli.metadata import add_http_arg
+
+    add_http_arg(p)
     p.add_argument("--env-var", default="PORT", metavar="NAME",
                    help="environment variable that carries the port (default PORT)")
     p.add_argument("--ephemeral", action="store_true",
@@ -120,13 +123,15 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
     result = ctx.client.allocate(AllocationRequest(
         app=app, instance=instance, service=service, type=args.type, source="run",
-        path=worktree_path()))
+        http=args.http, path=worktree_path()))
     alloc = result.allocation
     argv = substitute(cmd, alloc.port)
     if note:
         output.info(f"portctl run: {note.replace('{port}', str(alloc.port))}")
     env = {**os.environ, args.env_var: str(alloc.port)}
     output.info(f"portctl run: {describe(alloc)}: {shlex.join(argv)}")
+    if alloc.proxy_url:
+        output.info(f"portctl run: {alloc.key} answers at {alloc.proxy_url}")
     try:
         child = subprocess.Popen(argv, env=env)
     except OSError as exc:

@@ -59,7 +59,8 @@ def is_js_config(rel: str) -> bool:
 
 
 def is_angular_workspace(rel: str) -> bool:
-    return base_name(rel) in ("angular.json", ".angular.json", "workspace.json")
+    """angular.json (and Nx's workspace.json / per-project project.json)."""
+    return base_name(rel) in ("angular.json", ".angular.json", "workspace.json", "project.json")
 
 
 def scan_js_config(src: SourceFile) -> list[PortClaim]:
@@ -152,7 +153,9 @@ def scan_angular(src: SourceFile) -> list[PortClaim]:
 
     data = parse(src.text)
     projects = data.get("projects") if isinstance(data, JObject) else None
-    if not isinstance(projects, JObject):
+    if isinstance(data, JObject) and isinstance(data.get("targets"), JObject):
+        projects = {str(data.get("name", "app")): data}  # an Nx project.json
+    if not isinstance(projects, dict):
         return []
     claims: list[PortClaim] = []
     for project, spec in projects.items():

@@ -295,12 +295,15 @@ def named(claims: list[PortClaim]) -> list[tuple[str, PortClaim]]:
 def _up_one(client: RegistryClient, app: str, instance: str, name: str, claim: PortClaim,
             existing: Allocation | None, var: str, path: str) -> dict[str, Any]:
     from port_server.errors import Conflict
+    from port_server.integrations.proxy_names import HTTP_POOLS
     from port_server.models import AllocationRequest
+    from port_server.type_inference import infer_type
 
     protocol = claim.protocol or "tcp"
     outcome: dict[str, Any] = {"service": name, "compose_service": claim.service,
                                "variable": var, "port": None, "protocol": protocol,
-                               "file": claim.file, "line": claim.line, "detail": ""}
+                               "file": claim.file, "line": claim.line, "detail": "",
+                               "proxy_url": ""}
     if existing is not None:
         if not var and existing.port != claim.host_port:
             outcome.update(status="conflict", port=claim.host_port,
@@ -309,18 +312,23 @@ def _up_one(client: RegistryClient, app: str, instance: str, name: str, claim: P
             return outcome
         if existing.path != path:  # made before paths were recorded, or the folder moved
             existing = client.update(existing.id, {"path": path})
-        outcome.update(status="already allocated", port=existing.port)
+        outcome.update(status="already allocated", port=existing.port,
+                       proxy_url=existing.proxy_url)
         return outcome
     note = f"{claim.file}:{claim.line}"
 
+    # A service named like a web app or an API gets a proxy name (compose files carry no type).
+    http = True if infer_type(name) in HTTP_POOLS else None
+
     def request(port: int | None) -> AllocationRequest:
         return AllocationRequest(app=app, instance=instance, service=name, port=port,
-                                 protocol=protocol, source=claim.kind, note=note, path=path)
+                                 protocol=protocol, source=claim.kind, note=note, http=http,
+                                 path=path)
 
     if claim.host_port is not None:
         try:
             alloc = client.allocate(request(claim.host_port)).allocation
-            outcome.update(status="allocated", port=alloc.port)
+            outcome.update(status="allocated", port=alloc.port, proxy_url=alloc.proxy_url)
             return outcome
         except Conflict as exc:
             if not var:  # a literal port in a file no override reaches
@@ -332,5 +340,5 @@ def _up_one(client: RegistryClient, app: str, instance: str, name: str, claim: P
             # taken: any free port will do, .env (and the override) carry it
     alloc = client.allocate(request(None)).allocation
     moved = f" (instead of {claim.host_port})" if claim.host_port else ""
-    outcome.update(status="allocated", port=alloc.port, detail=moved)
+    outcome.update(status="allocated", port=alloc.port, detail=moved, proxy_url=alloc.proxy_url)
     return outcome
