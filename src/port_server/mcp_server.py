@@ -125,8 +125,8 @@ def _register(client: RegistryClient, args: dict[str, Any]) -> Any:
 
 
 def _write_env(client: RegistryClient, args: dict[str, Any]) -> Any:
+    from port_server.workflows.env import env_values
     from port_server.workflows.project import (
-        env_values,
         parse_var_overrides,
         project_path,
         write_env_file,

@@ -6,8 +6,8 @@ import argparse
 
 from port_server import __version__
 from port_server.cli import output
+from port_server.cli.output import Check
 from port_server.errors import EXIT_ERROR, EXIT_OK, PortServerError, ServerUnreachable
-from port_server.records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,12 +16,6 @@ if TYPE_CHECKING:
     from port_server.cli import Context
 
 COMMANDS = ("port-server", "portctl", "portman")
-
-
-class Check(Record):
-    name: str
-    status: str  # ok | warn | fail
-    message: str
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

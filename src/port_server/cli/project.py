@@ -78,13 +78,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--json", action="store_true", help="print the mappings as JSON")
     p.set_defaults(func=cmd_compose_ports)
 
-    from port_server.cli import project_up
-
-    project_up.register(sub)
-
 
 def _port_arg(text: str) -> int:
-    from port_server.cli.allocations import port_arg
+    from port_server.cli.args import port_arg
 
     return port_arg(text)
 
@@ -154,7 +150,8 @@ def cmd_register(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_env(args: argparse.Namespace, ctx: Context) -> int:
-    from port_server.workflows.project import env_values, parse_var_overrides, project_path
+    from port_server.workflows.env import env_values
+    from port_server.workflows.project import parse_var_overrides, project_path
 
     overrides = parse_var_overrides(args.var)
     here = project_path(".").resolve()
@@ -194,7 +191,8 @@ def write_env_file(path: Path, values: Mapping[str, int | str], announce: bool =
 def cmd_compose_ports(args: argparse.Namespace, ctx: Context) -> int:
     from pathlib import Path
 
-    from port_server.workflows.project import compose_port_entries, parse_var_overrides
+    from port_server.workflows.env import compose_port_entries
+    from port_server.workflows.project import parse_var_overrides
 
     entries = compose_port_entries(args.services, args.container_port,
                                    parse_var_overrides(args.var), Path.cwd())

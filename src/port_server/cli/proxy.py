@@ -39,6 +39,10 @@ def _summary(data: dict[str, Any]) -> None:
 
 def cmd_proxy(args: argparse.Namespace, ctx: Context) -> int:
     action = args.action or "status"
+    if action != "hosts" and (args.write or args.file != HOSTS_FILE):
+        from port_server.errors import InvalidInput
+
+        raise InvalidInput("--write and --file go with `portctl proxy hosts`", field="file")
     if action in ("start", "stop", "status"):
         data = ctx.client.proxy("" if action == "status" else action)
         if args.json:
@@ -126,7 +130,7 @@ def doctor_checks(ctx: Context) -> list[Any]:
     import ssl
     import time
 
-    from port_server.cli.doctor import Check
+    from port_server.cli.output import Check
     from port_server.errors import PortServerError
 
     try:

@@ -31,7 +31,7 @@ MAX_COMMAND = 2048
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    from port_server.cli.allocations import add_filter_args
+    from port_server.cli.args import add_filter_args
 
     p = sub.add_parser(
         "run", help="run a command on its allocated port (PORT=... and {port} in its arguments)",
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                " manage.py runserver, flask, uvicorn, gunicorn, hugo, jekyll, mkdocs, php -S,"
                " http.server...) get the port as they expect it unless the command has {port}"
                " or a port option; see docs/worktrees.md.")
-    add_filter_args(p)
+    add_filter_args(p, service_required=True)
     p.add_argument("--type", default="", help="pool to auto-assign from (e.g. web, api)")
     from port_server.cli.metadata import add_http_arg
 

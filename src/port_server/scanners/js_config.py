@@ -208,6 +208,7 @@ class _Parser:
         self.config = config
         self.env = env
         self.depth = depth
+        self.nesting = 0
 
     def peek(self, k: int = 0) -> str:
         return self.t[self.i + k].text if self.i + k < len(self.t) else ""
@@ -247,7 +248,11 @@ class _Parser:
         if tok.kind == "string":
             return Evaluated(None if "${" in tok.text else tok.text[1:-1])
         if tok.text == "(":
+            if self.nesting > 32:
+                return Evaluated(None)
+            self.nesting += 1
             inner = self.expr()
+            self.nesting -= 1
             self._close()
             return inner
         if tok.kind != "name":
@@ -257,8 +262,12 @@ class _Parser:
             chain.append(self.t[self.i + 1].text)
             self.i += 2
         if self.peek() == "(" and chain[-1] in ("Number", "parseInt", "parseFloat", "String"):
+            if self.nesting > 32:
+                return Evaluated(None)
             self.i += 1
+            self.nesting += 1
             inner = self.expr()
+            self.nesting -= 1
             self._close()
             return inner
         if len(chain) >= 2 and chain[:2] in (["process", "env"], ["import", "meta"]):

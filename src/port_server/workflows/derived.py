@@ -55,9 +55,10 @@ def render_for(folder: Path, allocs: list[Allocation],
 def derived_values(client: RegistryClient, folder: Path, app: str, instance: str) -> Derived:
     """The templates that apply to ``folder``, filled from app/instance's allocations."""
     from port_server.exporters.derived_env import Derived
-    from port_server.workflows.project import allocation_filter
+    from port_server.models import AllocationFilter
 
     table = templates(folder)
     if not table:
         return Derived()
-    return render_for(folder, list(client.list(allocation_filter(app, instance))), table)
+    return render_for(folder, list(client.list(AllocationFilter(app=app, instance=instance))),
+                      table)
