@@ -223,6 +223,16 @@ def server(tmp_path: Path) -> Iterator[ServerProc]:
         srv.stop()
 
 
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
+    """One real server for a whole module, for tests that do not mind each other's data."""
+    srv = make_server(tmp_path_factory.mktemp("module")).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 @pytest.fixture
 def portctl(server: ServerProc) -> Any:
     return server.portctl

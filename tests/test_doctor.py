@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import ServerProc, make_server
 
-CHECKS = ["server", "database", "data dir", "pools", "skill", "PATH", "mcp"]
+CHECKS = ["server", "database", "data dir", "pools", "skill", "PATH", "mcp", "proxy"]
 
 
 def _by_name(stdout: str) -> dict[str, dict[str, str]]:
@@ -31,6 +31,7 @@ def test_healthy_setup(server: ServerProc) -> None:
     assert checks["PATH"]["status"] == "ok"  # the test env puts the venv's bin first
     assert checks["skill"]["status"] == "warn"  # nothing installed in the temp HOME / cwd
     assert checks["mcp"]["status"] == "ok"  # the dev venv has the mcp extra
+    assert checks["proxy"]["status"] == "ok" and "not started" in checks["proxy"]["message"]
 
 
 def test_skill_check_follows_install(server: ServerProc) -> None:

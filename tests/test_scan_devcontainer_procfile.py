@@ -79,6 +79,11 @@ def test_procfile_process_lines() -> None:
         ("Procfile.dev", 13, "procfile", "env", 4100, "env", False),
         ("Procfile.dev", 14, "procfile", "debug", 3200, "debug", False),  # ${DEBUG:+...} empty
     ]  # not: bare $PORT (Procfile), stripe --forward-to, comments, processes with no port
+    implicit = [(c.line, c.service, c.extra) for c in result.claims if c.host_port is None]
+    # A dev server with no port: the frameworks table's default, as a note (not a stated port);
+    # the bin/vite binstub (vite_ruby, its own config) is not vite.
+    assert implicit == [(16, "legacy", {"source": "legacy", "framework": "rails",
+                                        "implicit_port": 3000})]
 
 
 def test_procfile_names() -> None:

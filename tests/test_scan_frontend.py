@@ -117,3 +117,37 @@ def test_env_files_outside_the_project_or_through_symlinks_are_not_read(tmp_path
     result = scan(project)
     assert [(c.file, c.host_port, c.extra.get("default")) for c in result.claims] == [
         ("a/vite.config.js", 5183, True), ("b/vite.config.js", 5183, True)]
+
+
+def test_env_ternary_shorthand_object_and_nx_project(tmp_path: Path) -> None:
+    result = scan(tmp_path, {
+        "a/vite.config.ts": "export default { server: { port: process.env.PORT ?"
+                            " parseInt(process.env.PORT) : 5184 } }\n",
+        "b/webpack.config.js": "const devServer = { port: 8091 }\nmodule.exports = { devServer }\n",
+        "c/project.json": '{"name": "web", "targets": {"serve": {"executor":'
+                          ' "@nx/vite:dev-server", "options": {"port": 4211}}}}',
+    })
+    assert [(c.file, c.host_port, bool(c.extra.get("default"))) for c in result.claims] == [
+        ("a/vite.config.ts", 5184, True), ("b/webpack.config.js", 8091, False),
+        ("c/project.json", 4211, False)]
+
+
+def test_load_env_folder_forms(tmp_path: Path) -> None:
+    config = """
+        import path from 'node:path'
+        const root = %s
+        export default defineConfig(({ mode }) => {
+          const env = loadEnv(mode, %s, '')
+          return { server: { port: Number(env.WEB_PORT) || 5185 } }
+        })
+        """
+    result = scan(tmp_path, {
+        ".env": "WEB_PORT=5191\n",
+        "a/vite.config.ts": config % ("'..'", "path.resolve(__dirname, '..')"),
+        "b/vite.config.ts": config % ("'..'", "root"),
+        "c/vite.config.ts": config % ("'..'", "process.cwd()"),  # c/ has no .env: the default
+    })
+    assert [(c.file, c.host_port, c.extra.get("host_var")) for c in result.claims
+            if c.kind == "vite"] == [("a/vite.config.ts", 5191, "WEB_PORT"),
+                                     ("b/vite.config.ts", 5191, "WEB_PORT"),
+                                     ("c/vite.config.ts", 5185, "WEB_PORT")]

@@ -139,3 +139,24 @@ def test_unparseable_files_are_reported_and_the_scan_goes_on(tmp_path: Path) -> 
     assert sorted(p.file for p in result.problems) == [
         "Taskfile.yml", "Tiltfile", "gunicorn.conf.py", "mise.toml"]
     assert [c.host_port for c in result.claims] == [3300]
+
+
+def test_helm_resource_and_spring_boot_1_management_port(tmp_path: Path) -> None:
+    result = scan(tmp_path, {
+        "Tiltfile": "helm_resource('pg', 'bitnami/postgresql', port_forwards=['5438:5432'])\n",
+        "application.properties": "server.port=8083\nmanagement.port=8084\n",
+    })
+    assert [(c.kind, c.service, c.host_port) for c in result.claims] == [
+        ("tilt", "pg", 5438), ("spring", "spring", 8083), ("spring", "spring-management", 8084)]
+
+
+def test_spring_yaml_with_maven_tokens_or_broken_yaml(tmp_path: Path) -> None:
+    result = scan(tmp_path, {
+        "a/application.yml": "info:\n  version: @project.version@\nserver:\n  port: 8085\n",
+        "b/application.yml": "server:\n  port: 8086 # web\n  bad: [unclosed\nmanagement:\n"
+                             "  server:\n    port: 8087\n",
+    })
+    assert [(c.file, c.line, c.host_port) for c in result.claims] == [
+        ("a/application.yml", 4, 8085), ("b/application.yml", 2, 8086),
+        ("b/application.yml", 6, 8087)]
+    assert result.problems == []

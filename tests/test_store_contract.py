@@ -292,13 +292,13 @@ def test_next_unregistered_walks_the_host_port_index(store: Store, backend: tupl
     with store.read() as tx:
         conn: Any = tx.conn  # type: ignore[attr-defined]
         if backend[0] == "sqlite":
-            from port_server.store.sqlite import _NEXT_UNREGISTERED as sql
+            from port_server.store.sql import _NEXT_UNREGISTERED as sql
 
             rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", {"h": "h1", "s": 8000, "e": 9000})
             plan = "\n".join(str(r[-1]) for r in rows)
         else:
             from port_server.store.postgres import to_psycopg
-            from port_server.store.sqlite import _NEXT_UNREGISTERED
+            from port_server.store.sql import _NEXT_UNREGISTERED
 
             sql = to_psycopg(_NEXT_UNREGISTERED)  # the statement PostgresTx runs
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 from port_server.address import Endpoint, parse_addr, resolve
 from port_server.errors import PortServerError, ProtocolError, ServerUnreachable, from_json
@@ -24,6 +23,7 @@ from port_server.models import (
     ProcessInfo,
     ScanReport,
 )
+from port_server.transport import SocketTransport, Transport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
     from port_server.import_plan import ImportReport
 
-MAX_RESPONSE = 64 * 1024 * 1024
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
@@ -70,33 +69,31 @@ def token_from_env(token_file: str | None = None) -> str | None:
 
 
 class RegistryClient:
+    """The typed API over a ``Transport``: by default HTTP over a socket to the daemon; tests
+    pass one that calls an ASGI app in process."""
+
     def __init__(self, addr: str | None = None, timeout: float = 30.0,
-                 token: str | None = None, token_file: str | None = None) -> None:
+                 token: str | None = None, token_file: str | None = None,
+                 transport: Transport | None = None) -> None:
         #: Where to connect (see ``address``): without an explicit address, the Unix socket
-        #: first (``unix_first``; None once it failed) and TCP as the fallback.
+        #: first and TCP as the fallback.
         self.endpoint: Endpoint = resolve(addr)
-        self.unix_first = self.endpoint.unix_first
         self.addr = self.endpoint.addr
         self.target = self.endpoint.target
         self.timeout = timeout
         self.token = token if token is not None else token_from_env(token_file)
-        self._sock: socket.socket | None = None
-        self._buf = b""
+        self.transport: Transport = (transport if transport is not None
+                                     else SocketTransport(self.endpoint, timeout))
 
     @property
     def via(self) -> str:
         """What this client connects to (after a request: what it really used)."""
-        if self.unix_first is not None:
-            return f"unix:{self.unix_first}"
-        return f"unix:{self.target}" if isinstance(self.target, str) else self.addr
+        return self.transport.via
 
     # -- transport -------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-            self._buf = b""
+        self.transport.close()
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -104,134 +101,23 @@ class RegistryClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _connect(self) -> socket.socket:
-        if self.unix_first is not None:
-            try:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(self.timeout)
-                sock.connect(self.unix_first)
-                return sock
-            except OSError:  # a stale socket file: the TCP address may still answer
-                sock.close()
-                self.unix_first = None
-        try:
-            if isinstance(self.target, str):
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(self.timeout)
-                sock.connect(self.target)
-            else:
-                sock = socket.create_connection(self.target, timeout=self.timeout)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            if isinstance(exc, ConnectionRefusedError):
-                reason = "connection refused"
-            raise ServerUnreachable(
-                f"cannot reach port-server at {self.addr} ({reason}); start it with"
-                " `port-server &` or `portctl start`") from None
-        return sock
-
     def request(self, method: str, path: str, body: Any = None,
                 query: dict[str, str] | None = None) -> tuple[int, Any]:
         """Send one request; return (status, decoded JSON). Raises on transport failures only."""
         if query:
             path = f"{path}?{urlencode(query)}"
         payload = json.dumps(body).encode() if body is not None else b""
-        host = "localhost" if isinstance(self.target, str) or self.unix_first else (
-            f"[{self.target[0]}]:{self.target[1]}" if ":" in self.target[0]
-            else f"{self.target[0]}:{self.target[1]}")
-        head = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Accept: application/json",
-                "User-Agent: portctl"]
+        headers = [("Accept", "application/json"), ("User-Agent", "portctl")]
         if body is not None:
-            head += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+            headers.append(("Content-Type", "application/json"))
         if self.token:
-            head.append(f"Authorization: Bearer {self.token}")
-        raw = ("\r\n".join(head) + "\r\n\r\n").encode() + payload
-        reused = self._sock is not None
-        try:
-            return self._exchange(raw)
-        except (ConnectionError, _EmptyResponse):
-            self.close()
-            if not reused:
-                raise ServerUnreachable(
-                    f"port-server at {self.addr} closed the connection; is it running?"
-                    " (`portctl status`)") from None
-            return self._exchange(raw)  # a kept-alive connection the server had closed
-        except TimeoutError:
-            self.close()
-            raise ServerUnreachable(
-                f"port-server at {self.addr} did not answer within {self.timeout:g}s") from None
-
-    def _exchange(self, raw: bytes) -> tuple[int, Any]:
-        if self._sock is None:
-            self._sock = self._connect()
-            self._buf = b""
-        self._sock.sendall(raw)
-        status, headers = self._read_head()
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            data = self._read_chunked()
-        elif "content-length" in headers:
-            data = self._read_exact(int(headers["content-length"]))
-        else:
-            data = self._read_to_close()
-        if headers.get("connection", "").lower() == "close":
-            self.close()
+            headers.append(("Authorization", f"Bearer {self.token}"))
+        status, data = self.transport.exchange(method, path, headers, payload)
         try:
             return status, json.loads(data) if data else None
         except ValueError:
             raise ProtocolError(f"port-server at {self.addr} answered {status} with a body that"
                                 " is not JSON") from None
-
-    def _fill(self) -> None:
-        assert self._sock is not None
-        chunk = self._sock.recv(65536)
-        if not chunk:
-            raise _EmptyResponse()
-        self._buf += chunk
-        if len(self._buf) > MAX_RESPONSE:
-            raise ProtocolError("response too large")
-
-    def _read_head(self) -> tuple[int, dict[str, str]]:
-        while b"\r\n\r\n" not in self._buf:
-            self._fill()
-        head, self._buf = self._buf.split(b"\r\n\r\n", 1)
-        lines = head.decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
-            raise ProtocolError(f"{self.addr} does not speak HTTP; is it port-server?")
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        return int(parts[1]), headers
-
-    def _read_exact(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            self._fill()
-        data, self._buf = self._buf[:n], self._buf[n:]
-        return data
-
-    def _read_chunked(self) -> bytes:
-        out = b""
-        while True:
-            while b"\r\n" not in self._buf:
-                self._fill()
-            size_line, self._buf = self._buf.split(b"\r\n", 1)
-            size = int(size_line.split(b";")[0], 16)
-            chunk = self._read_exact(size + 2)[:size]
-            if size == 0:
-                return out
-            out += chunk
-
-    def _read_to_close(self) -> bytes:
-        try:
-            while True:
-                self._fill()
-        except _EmptyResponse:
-            pass
-        data, self._buf = self._buf, b""
-        self.close()
-        return data
 
     def call(self, method: str, path: str, body: Any = None,
              query: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -375,10 +261,6 @@ class RegistryClient:
                 "force": force, "dry_run": dry_run}
         _, data = self.call("POST", "/v1/import", body)
         return ImportReport.from_dict(data)
-
-
-class _EmptyResponse(Exception):
-    """The server closed the connection before answering."""
 
 
 __all__ = ["PortServerError", "RegistryClient", "parse_addr"]

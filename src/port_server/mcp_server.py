@@ -56,8 +56,14 @@ def _allocate(client: RegistryClient, args: dict[str, Any]) -> Any:
     result = client.allocate(AllocationRequest(
         app=app, instance=instance, service=args["service"], port=args.get("port"),
         type=args.get("type", ""), force=bool(args.get("force", False)),
-        note=args.get("note", "")))
+        note=args.get("note", ""), http=args.get("http"), path=_worktree()))
     return {**result.allocation.to_dict(), "created": result.created}
+
+
+def _worktree() -> str:
+    from port_server.workflows.identity import git_worktree
+
+    return git_worktree()
 
 
 def _release(client: RegistryClient, args: dict[str, Any]) -> Any:
@@ -119,8 +125,8 @@ def _register(client: RegistryClient, args: dict[str, Any]) -> Any:
 
 
 def _write_env(client: RegistryClient, args: dict[str, Any]) -> Any:
+    from port_server.workflows.env import env_values
     from port_server.workflows.project import (
-        env_values,
         parse_var_overrides,
         project_path,
         write_env_file,
@@ -128,15 +134,15 @@ def _write_env(client: RegistryClient, args: dict[str, Any]) -> Any:
 
     overrides = parse_var_overrides([f"{k}={v}" for k, v in (args.get("vars") or {}).items()])
     app, instance = _identity(args, project_path(".").resolve())
-    values = env_values(client, app, instance, overrides)
     path = project_path(str(args.get("file") or ".env"))
+    values = env_values(client, app, instance, overrides, path.resolve().parent)
     if values:
         write_env_file(path, values)
     return {"file": str(path.resolve()), "app": app, "instance": instance, "values": values}
 
 
-_STATES = {"type": "string", "pattern": r"^(ok|down|unregistered|conflict)(,(ok|down|unregistered|"
-                                        r"conflict))*$"}
+_STATES = {"type": "string", "pattern": r"^(ok|down|unregistered|conflict|orphan)(,(ok|down|"
+                                        r"unregistered|conflict|orphan))*$"}
 _DIR = {"type": "string"}
 _DIR_ARG = (_DIR, "project directory (default: the MCP server's working directory)")
 _IDENTITY = {k: v for k, v in _FILTER.items() if k in ("app", "instance")}
@@ -146,15 +152,19 @@ TOOLS: tuple[ToolSpec, ...] = (
         "allocate",
         "Allocate a host port for app/instance/service that collides with nothing registered or"
         " bound on this machine. Idempotent: asking again returns the same port. Use it instead of"
-        " choosing or hard-coding a port. app/instance default to the git repository and the"
-        " worktree's folder name of the directory the MCP server runs in.",
+        " choosing or hard-coding a port. The answer's proxy_url, when set, is the service's"
+        " stable HTTPS name through port-server's proxy. app/instance default to the git"
+        " repository and the worktree's folder name of the directory the MCP server runs in.",
         _object({**_FILTER, **_props(
              port=(_PORT, "ask for this exact port (omit to auto-assign)"),
              type=({"type": "string"}, "pool to auto-assign from: web, api, db, ml, monitoring,"
                                        " dynamic (default: the default pool)"),
              force=({"type": "boolean"}, "register an explicit port even if a running process"
                                          " already has it bound"),
-             note=({"type": "string"}, "free-text note stored with the allocation"))},
+             note=({"type": "string"}, "free-text note stored with the allocation"),
+             http=({"type": "boolean"}, "an HTTP service: proxy_url in the answer is its stable"
+                                        " https://SERVICE.INSTANCE.APP.localhost name (default:"
+                                        " true for the web, api and monitoring pools)"))},
                 "service"),
         _allocate),
     ToolSpec(
@@ -207,7 +217,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         "write_env",
         "Write NAME=port lines for app/instance's allocations into a .env file (default .env"
         " in the MCP server's working directory). Only those lines change; every other byte is"
-        " kept. NAME defaults to the service upper-cased plus _PORT (web -> WEB_PORT).",
+        " kept. NAME: the variable the compose file next to it references for that port, else"
+        " the service upper-cased plus _PORT (web -> WEB_PORT), as `portctl up` names it."
+        " Derived values ([env] templates) are written too.",
         _object({**_IDENTITY, **_props(
             file=(_DIR, "the .env file to update or create (default .env)"),
             vars=({"type": "object", "additionalProperties": {"type": "string"}},

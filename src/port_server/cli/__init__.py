@@ -12,7 +12,7 @@ import importlib
 import sys
 
 from port_server import __version__
-from port_server.errors import EXIT_USAGE, PortServerError
+from port_server.errors import EXIT_ERROR, EXIT_USAGE, PortServerError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 #: Command modules, in the order their commands appear in --help. Each has ``register(sub)``.
 COMMAND_MODULES = ("allocations", "metadata", "transfer", "run", "daemon_ctl", "sync", "scan",
-                   "project", "doctor", "skill", "completion", "mcp_cmd", "security",
-                   "proxy")
+                   "project", "project_up", "prune", "doctor", "skill", "completion",
+                   "mcp_cmd", "security", "proxy")
 
 #: Which module registers each command, so that running one imports only its module (start-up
 #: time: a module's imports are paid by every command). A command missing here still works:
@@ -38,7 +38,7 @@ COMMAND_INDEX = {
     "sync": "sync", "nginx": "sync",
     "scan": "scan", "who": "scan", "adopt": "scan",
     "scan-project": "project", "register": "project", "env": "project",
-    "compose-ports": "project", "up": "project",
+    "compose-ports": "project", "up": "project_up", "down": "prune", "prune": "prune",
     "run": "run", "doctor": "doctor", "skill": "skill", "completion": "completion",
     "__complete": "completion", "mcp": "mcp_cmd",
     "renew": "security", "gc": "security", "log": "security", "whoami": "security",
@@ -141,6 +141,9 @@ def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> i
     except BrokenPipeError:  # `portctl list | head`
         sys.stderr.close()
         return 0
+    except OSError as exc:  # the file system or network said no: one line, not a traceback
+        output.error(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
+        return EXIT_ERROR
     finally:
         ctx.close()
 

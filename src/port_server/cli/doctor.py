@@ -6,8 +6,8 @@ import argparse
 
 from port_server import __version__
 from port_server.cli import output
+from port_server.cli.output import Check
 from port_server.errors import EXIT_ERROR, EXIT_OK, PortServerError, ServerUnreachable
-from port_server.records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,20 +18,15 @@ if TYPE_CHECKING:
 COMMANDS = ("port-server", "portctl", "portman")
 
 
-class Check(Record):
-    name: str
-    status: str  # ok | warn | fail
-    message: str
-
-
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
         "doctor", help="check the set-up: server, version, database, data dir, pools, skill, PATH,"
-                       " MCP SDK",
+                       " MCP SDK, proxy",
         description="Check the set-up, one line per check (ok, warn or fail): server reachable"
                     " and the same version as portctl, database healthy, data dir writable,"
                     " kernel ephemeral range vs the pools, agent skill installed, commands on"
-                    " PATH, MCP SDK installed. Exit 1 when any check fails.")
+                    " PATH, MCP SDK installed, the proxy (running, one round trip, CA"
+                    " trusted). Exit 1 when any check fails.")
     p.add_argument("--json", action="store_true", help="print the checks as a JSON array")
     p.set_defaults(func=cmd_doctor)
 
@@ -143,6 +138,10 @@ def run_checks(ctx: Context) -> list[Check]:
     checks, info = check_server(ctx)
     checks += [check_data_dir(info), check_pools(ctx, info), check_skill(), check_path(),
                check_mcp()]
+    if info is not None:
+        from port_server.cli.proxy import doctor_checks
+
+        checks += doctor_checks(ctx)
     return checks
 
 

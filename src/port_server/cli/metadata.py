@@ -110,7 +110,7 @@ def find_by_port(client: RegistryClient, port: int, host: str | None = None) -> 
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    from port_server.cli.allocations import id_arg, port_arg
+    from port_server.cli.args import id_arg, port_arg
 
     p = sub.add_parser(
         "update", help="change an allocation's metadata (type, owner, env, status, url, note)",

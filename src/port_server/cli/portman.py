@@ -39,7 +39,7 @@ EXTERNAL_COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from port_server.cli.allocations import id_arg, port_arg
+    from port_server.cli.args import id_arg, port_arg
 
     parser = _Parser(
         prog="portman",

@@ -39,6 +39,10 @@ def _summary(data: dict[str, Any]) -> None:
 
 def cmd_proxy(args: argparse.Namespace, ctx: Context) -> int:
     action = args.action or "status"
+    if action != "hosts" and (args.write or args.file != HOSTS_FILE):
+        from port_server.errors import InvalidInput
+
+        raise InvalidInput("--write and --file go with `portctl proxy hosts`", field="file")
     if action in ("start", "stop", "status"):
         data = ctx.client.proxy("" if action == "status" else action)
         if args.json:
@@ -95,6 +99,76 @@ def _hosts(data: dict[str, Any], args: argparse.Namespace) -> int:
         return 1
     output.info(f"{path}: {len(names)} proxy name(s) in port-server's block")
     return 0
+
+
+def round_trip(data: dict[str, Any], name: str, cafile: str | None,
+               timeout: float = 5.0) -> tuple[int, str]:
+    """GET / at ``name`` through the proxy (connecting to loopback; SNI and Host carry the
+    name): (status, body). ``cafile`` None verifies against the system's trust store."""
+    import socket
+    import ssl
+
+    port = int(data["https_port"] if data["scheme"] == "https" else data["http_port"])
+    sock: Any = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        if data["scheme"] == "https":
+            ctx = ssl.create_default_context(cafile=cafile)
+            sock = ctx.wrap_socket(sock, server_hostname=name)
+        sock.sendall(f"GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    finally:
+        sock.close()
+    text = b"".join(chunks).decode(errors="replace")
+    head, _, body = text.partition("\r\n\r\n")
+    return int(head.split(" ", 2)[1]), body
+
+
+def doctor_checks(ctx: Context) -> list[Any]:
+    """``portctl doctor``'s proxy lines: running, one round trip, CA trusted, names clash."""
+    import ssl
+    import time
+
+    from port_server.cli.output import Check
+    from port_server.errors import PortServerError
+
+    try:
+        data = ctx.client.proxy()
+    except PortServerError:
+        return []  # the server check already says why
+    if not data.get("enabled") and not data.get("running"):
+        return [Check("proxy", "ok", "not started; `portctl proxy start` gives every HTTP"
+                                     " service a name like https://web.dev.app.localhost")]
+    if not data.get("running"):
+        why = f" ({data['last_error']})" if data.get("last_error") else ""
+        return [Check("proxy", "fail", f"enabled, but Caddy does not answer at {data['admin']}"
+                                       f"{why}; run `portctl proxy start`")]
+    checks = []
+    started = time.monotonic()
+    try:
+        status, body = round_trip(data, "localhost", data.get("ca") or None)
+        ms = (time.monotonic() - started) * 1000
+        ok = status == 200 and "port-server names" in body
+        checks.append(Check("proxy", "ok" if ok else "fail",
+                            f"running; {data['index']} answered {status} in {ms:.0f} ms"
+                            f" ({len(data['routes'])} names)"))
+    except (OSError, ValueError, IndexError) as exc:
+        checks.append(Check("proxy", "fail", f"running, but a request through it failed:"
+                                             f" {exc}; see {data['admin']}"))
+        return checks
+    if data.get("ca"):
+        try:
+            round_trip(data, "localhost", None)
+            checks.append(Check("proxy CA", "ok", "Caddy's local CA is trusted by this system"))
+        except ssl.SSLError:
+            checks.append(Check("proxy CA", "warn", f"{data['ca']} is not trusted by this"
+                                                    " system; run `portctl proxy trust`"))
+        except OSError as exc:
+            checks.append(Check("proxy CA", "warn", f"not checked: {exc}"))
+    for problem in data.get("problems", ()):
+        checks.append(Check("proxy names", "warn", f"not routed: {problem}"))
+    return checks
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

@@ -31,7 +31,7 @@ MAX_COMMAND = 2048
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    from port_server.cli.allocations import add_filter_args
+    from port_server.cli.args import add_filter_args
 
     p = sub.add_parser(
         "run", help="run a command on its allocated port (PORT=... and {port} in its arguments)",
@@ -44,8 +44,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                " manage.py runserver, flask, uvicorn, gunicorn, hugo, jekyll, mkdocs, php -S,"
                " http.server...) get the port as they expect it unless the command has {port}"
                " or a port option; see docs/worktrees.md.")
-    add_filter_args(p)
+    add_filter_args(p, service_required=True)
     p.add_argument("--type", default="", help="pool to auto-assign from (e.g. web, api)")
+    from port_server.cli.metadata import add_http_arg
+
+    add_http_arg(p)
     p.add_argument("--env-var", default="PORT", metavar="NAME",
                    help="environment variable that carries the port (default PORT)")
     p.add_argument("--ephemeral", action="store_true",
@@ -116,14 +119,19 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
     cmd, note = port_argv(cmd, args.framework, Path.cwd())
     app, instance, service = identity_of(args)
+    from port_server.cli.allocations import worktree_path
+
     result = ctx.client.allocate(AllocationRequest(
-        app=app, instance=instance, service=service, type=args.type, source="run"))
+        app=app, instance=instance, service=service, type=args.type, source="run",
+        http=args.http, path=worktree_path()))
     alloc = result.allocation
     argv = substitute(cmd, alloc.port)
     if note:
         output.info(f"portctl run: {note.replace('{port}', str(alloc.port))}")
     env = {**os.environ, args.env_var: str(alloc.port)}
     output.info(f"portctl run: {describe(alloc)}: {shlex.join(argv)}")
+    if alloc.proxy_url:
+        output.info(f"portctl run: {alloc.key} answers at {alloc.proxy_url}")
     try:
         child = subprocess.Popen(argv, env=env)
     except OSError as exc:

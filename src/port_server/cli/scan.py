@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from port_server.cli import output
-from port_server.cli.allocations import port_arg
+from port_server.cli.args import port_arg
 from port_server.errors import EXIT_ERROR, EXIT_OK, PortServerError
 from port_server.models import (
     SCAN_STATES,
@@ -177,7 +177,7 @@ def who_lines(port: int, rows: Sequence[ScanRow]) -> list[str]:
             lines.append(f"  allocated to {a.key} (id={a.id}, source {a.source}{extra})")
         for lst in row.listeners:
             pid, name, user, _ = _process(lst)
-            cmd = lst.cmdline or ("(hidden)" if "cmdline" in lst.hidden else "")
+            cmd = output.one_line(lst.cmdline) or ("(hidden)" if "cmdline" in lst.hidden else "")
             who = f"pid {pid} ({name or '?'})" if lst.pid is not None else lst.describe()
             lines.append(f"  listening on {lst.address} by {who}"
                          + (f", user {user}" if user else "") + (f": {cmd}" if cmd else ""))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from port_server.cli import output
-from port_server.cli.allocations import positive_int_arg
 from port_server.errors import EXIT_OK, InvalidInput
 from port_server.models import AUDIT_ACTIONS, Allocation, AllocationFilter, AuditFilter
 
@@ -16,45 +15,8 @@ if TYPE_CHECKING:
     from port_server.cli import Context
 
 
-def duration_arg(text: str) -> str:
-    from port_server.models import parse_duration
-
-    try:
-        parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
-    return text
-
-
-pid_arg = positive_int_arg("a process id")
-
-
-def lease_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The allocate request fields this module's flags set (empty when none were given)."""
-    fields: dict[str, Any] = {}
-    if getattr(args, "protect", False):
-        fields["protected"] = True
-    if getattr(args, "ttl", None):
-        fields["ttl"] = args.ttl
-    if getattr(args, "pid", None):
-        fields["pid"] = args.pid
-    return fields
-
-
-def add_lease_args(allocate: argparse.ArgumentParser) -> None:
-    """allocate's --protect, --ttl and --pid (called by cli.allocations)."""
-    allocate.add_argument("--protect", action="store_true",
-                          help="protect it: release/update then need --force, never reclaimed"
-                               " (environment=production is protected by default)")
-    allocate.add_argument("--ttl", type=duration_arg,
-                          help="lease: release it automatically after this long (90s, 15m, 2h,"
-                               " 7d); extend with `portctl renew`")
-    allocate.add_argument("--pid", type=pid_arg,
-                          help="lease: release it when this process exits")
-
-
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    from port_server.cli.allocations import add_filter_args, id_arg, port_arg
+    from port_server.cli.args import add_filter_args, duration_arg, id_arg, port_arg
 
     p = sub.add_parser("renew", help="extend a lease: expire --ttl from now",
                        description="Set the expiry of allocations to now + --ttl (gives a lease"

@@ -11,7 +11,7 @@ import argparse
 
 from port_server import __version__
 from port_server.cli import output
-from port_server.errors import EXIT_OK
+from port_server.errors import EXIT_OK, InvalidInput, path_error
 from port_server.records import Record
 
 TYPE_CHECKING = False
@@ -86,9 +86,13 @@ def global_skill_dirs(home: Path | None = None) -> list[Path]:
 
 
 def project_skill_dir(cwd: Path | None = None) -> Path:
+    """``.claude/skills`` at the root of the project holding ``cwd`` (the nearest folder with a
+    ``.git``, so running from ``repo/src`` installs for the repository), else in ``cwd``."""
     from pathlib import Path
 
-    return (cwd or Path.cwd()) / ".claude" / "skills"
+    here = (cwd or Path.cwd()).resolve()
+    root = next((d for d in (here, *here.parents) if (d / ".git").exists()), here)
+    return root / ".claude" / "skills"
 
 
 class FileResult(Record):
@@ -155,11 +159,17 @@ def cmd_install(args: argparse.Namespace, ctx: Context) -> int:
         dirs = global_skill_dirs()
     elif args.dir:
         dirs = [Path(args.dir).expanduser()]
+        if dirs[0].exists() and not dirs[0].is_dir():
+            raise InvalidInput(f"--dir {args.dir}: not a folder; give a skills folder, e.g."
+                               " ~/.claude/skills", field="dir")
     else:
         dirs = [project_skill_dir()]
     report = []
     for skills_dir in dirs:
-        results = install(skills_dir, force=args.force)
+        try:
+            results = install(skills_dir, force=args.force)
+        except OSError as exc:
+            raise path_error("--dir" if args.dir else "skills folder", skills_dir, exc) from None
         report.append({"dir": str(skills_dir / SKILL_NAME),
                        "files": [dict(r.__dict__) for r in results]})
         if not args.json:

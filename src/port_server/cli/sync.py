@@ -57,7 +57,7 @@ def add_dokploy_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_nginx_args(p: argparse.ArgumentParser) -> None:
-    from port_server.cli.allocations import port_arg
+    from port_server.cli.args import port_arg
 
     p.add_argument("--listen", type=port_arg, help="port the server blocks listen on"
                                                    " (default 8080; Traefik holds 80/443)")

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from port_server.cli import output
-from port_server.errors import EXIT_ERROR, EXIT_OK, ImportConflict, InvalidInput
+from port_server.errors import EXIT_ERROR, EXIT_OK, ImportConflict, InvalidInput, path_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,10 +65,19 @@ def render_export(allocs: list[Allocation], fmt: str) -> str:
 
 
 def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
+    import os
+
+    if args.output and os.path.isdir(args.output):
+        raise InvalidInput(f"--output {args.output}: is a folder; give a file path, e.g."
+                           f" {os.path.join(args.output, 'ports.' + args.format)}",
+                           field="output")
     text = render_export(ctx.client.list(), args.format)
     if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        try:
+            with open(args.output, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise path_error("--output", args.output, exc) from None
         output.emit(f"wrote {args.format} export to {args.output}", stream=sys.stderr)
     else:
         output.raw(text)

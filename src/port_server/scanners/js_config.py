@@ -121,7 +121,8 @@ def read_config(text: str, key: str = "port") -> Config:
             elif len(value) == 1 and value[0].kind == "name":
                 aliases[(*top.path, name)] = value[0].text
         elif tok.kind == "name" and top.kind == "{" and prev in ("{", ",") and nxt in (",", "}"):
-            top.props[tok.text] = [tok]  # shorthand: { port, host }
+            top.props[tok.text] = [tok]  # shorthand: { port, host }, { devServer }
+            aliases[(*top.path, tok.text)] = tok.text
             if tok.text == key:
                 ports.append(Property(top.path, tok.line, [tok], top.props))
         elif tok.kind == "name" and nxt in ("=", ":") and prev in ("const", "let", "var"):
@@ -194,6 +195,10 @@ EnvLookup = Callable[[str, str], str | None]  # (object name, variable) -> value
 class Evaluated:
     value: str | None
     default: bool = False
+    #: The variable of a ``loadEnv`` object the value is read from (``env.VITE_PORT``), if any.
+    variable: str = ""
+    #: Read from the environment (``process.env.X``, ``import.meta.env.X``, a loadEnv object).
+    from_env: bool = False
 
 
 class _Parser:
@@ -203,6 +208,7 @@ class _Parser:
         self.config = config
         self.env = env
         self.depth = depth
+        self.nesting = 0
 
     def peek(self, k: int = 0) -> str:
         return self.t[self.i + k].text if self.i + k < len(self.t) else ""
@@ -213,7 +219,18 @@ class _Parser:
             self.i += 1
             right = self.unary()
             if left.value is None or left.value in ("", "0", "NaN"):
-                left = Evaluated(right.value, right.default or right.value is not None)
+                left = Evaluated(right.value, right.default or right.value is not None,
+                                 left.variable)
+        if self.peek() == "?" and left.from_env:  # process.env.PORT ? Number(...) : 5173
+            self.i += 1
+            then = self.expr()
+            if self.peek() != ":":
+                return Evaluated(None)
+            self.i += 1
+            otherwise = self.expr()
+            if left.value not in (None, "", "0"):
+                return then
+            return Evaluated(otherwise.value, otherwise.value is not None, left.variable)
         return left
 
     def unary(self) -> Evaluated:
@@ -231,7 +248,11 @@ class _Parser:
         if tok.kind == "string":
             return Evaluated(None if "${" in tok.text else tok.text[1:-1])
         if tok.text == "(":
+            if self.nesting > 32:
+                return Evaluated(None)
+            self.nesting += 1
             inner = self.expr()
+            self.nesting -= 1
             self._close()
             return inner
         if tok.kind != "name":
@@ -241,14 +262,18 @@ class _Parser:
             chain.append(self.t[self.i + 1].text)
             self.i += 2
         if self.peek() == "(" and chain[-1] in ("Number", "parseInt", "parseFloat", "String"):
+            if self.nesting > 32:
+                return Evaluated(None)
             self.i += 1
+            self.nesting += 1
             inner = self.expr()
+            self.nesting -= 1
             self._close()
             return inner
         if len(chain) >= 2 and chain[:2] in (["process", "env"], ["import", "meta"]):
-            return Evaluated(None)
-        if len(chain) == 2:
-            return Evaluated(self.env(chain[0], chain[1]))
+            return Evaluated(None, from_env=len(chain) > 2)
+        if len(chain) == 2 and self.env(chain[0], "") is not None:
+            return Evaluated(self.env(chain[0], chain[1]), variable=chain[1], from_env=True)
         if len(chain) == 1 and chain[0] in self.config.consts and self.depth < 8:
             return evaluate(self.config.consts[chain[0]], self.config, self.env, self.depth + 1)
         return Evaluated(None)

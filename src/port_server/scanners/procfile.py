@@ -31,5 +31,5 @@ def scan_procfile(src: SourceFile) -> list[PortClaim]:
         if m is None or line.lstrip().startswith("#"):
             continue
         claims.extend(command_claims(src, "procfile", m.group(1), lineno, m.group(2),
-                                     dict(src.dotenv)))
+                                     dict(src.dotenv), reads_dotenv=True))
     return claims

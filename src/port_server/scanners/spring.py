@@ -25,10 +25,13 @@ _NAME = re.compile(r"^(?:application|bootstrap)(?:[-_.][\w.-]*)?\.(properties|ya
 _PORT_KEYS = {
     "server.port": ("server.address", ""),
     "management.server.port": ("management.server.address", "-management"),
+    "management.port": ("management.address", "-management"),  # Spring Boot 1
     "spring.rsocket.server.port": ("spring.rsocket.server.address", "-rsocket"),
     "grpc.server.port": ("grpc.server.address", "-grpc"),
 }
 _PLACEHOLDER = re.compile(r"\$\{([^}:]+)(?::([^}]*))?\}")
+_MAVEN_TOKEN = re.compile(r"^([^#\n]*:\s+)(@[\w.\-]+@)[ \t]*$", re.MULTILINE)
+_YAML_LINE = re.compile(r"^( *)([\w.\-'\"]+):(?:\s+(.*))?$")
 _PROP = re.compile(r"^\s*([^=:\s]+(?:\\ [^=:\s]*)*)\s*[=:\s]\s*(.*)$")
 
 
@@ -104,20 +107,45 @@ def _properties(text: str) -> list[dict[str, tuple[str, int]]]:
 
 
 def _yaml_docs(text: str) -> list[dict[str, tuple[str, int]]]:
+    """Each YAML document's keys, flattened. Maven's resource filtering leaves unquoted
+    ``@project.version@`` values, which YAML rejects: those are quoted first (lines stay put),
+    and a file still not YAML is read line by line by indentation (``_indented``)."""
     import yaml
 
     loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     budget = yn.Budget()
     docs: list[dict[str, tuple[str, int]]] = []
     try:
-        for root in yaml.compose_all(text, Loader=loader):
+        for root in yaml.compose_all(_MAVEN_TOKEN.sub(r"\1'\2'", text), Loader=loader):
             values: dict[str, tuple[str, int]] = {}
             _flatten(root, "", values, budget, 0)
             docs.append(values)
-    except yaml.YAMLError as exc:
-        from port_server.scanners.base import ScanError
+    except yaml.YAMLError:
+        return _indented(text)
+    return docs
 
-        raise ScanError(" ".join(str(exc).split())) from None
+
+def _indented(text: str) -> list[dict[str, tuple[str, int]]]:
+    """A forgiving reader for YAML that does not parse: ``key: value`` lines nested by indent."""
+    docs: list[dict[str, tuple[str, int]]] = [{}]
+    stack: list[tuple[int, str]] = []  # (indent, key path) of the open mappings
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if line.strip() == "---":
+            docs.append({})
+            stack = []
+            continue
+        m = _YAML_LINE.match(line)
+        if m is None:
+            continue
+        indent, key, value = len(m.group(1)), m.group(2).strip("'\""), (m.group(3) or "").strip()
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = f"{stack[-1][1]}.{key}" if stack else key
+        value = re.split(r"\s+#", value, maxsplit=1)[0].strip().strip("'\"")
+        if value:
+            docs[-1][path] = (value, lineno)
+        else:
+            stack.append((indent, path))
     return docs
 
 

@@ -1,7 +1,8 @@
 """Tiltfiles (Starlark, read with Python's parser, never run): the ports Tilt forwards or serves.
 
-- ``k8s_resource(name, port_forwards=...)``: a number, ``'8000:80'``, ``'127.0.0.1:8000:80'``,
-  ``port_forward(local, container, name=..., host=...)``, or a list of these;
+- ``k8s_resource(name, port_forwards=...)`` (and extensions' ``helm_resource``...): a number,
+  ``'8000:80'``, ``'127.0.0.1:8000:80'``, ``port_forward(local, container, name=..., host=...)``,
+  or a list of these;
 - ``local_resource(name, serve_cmd=..., serve_env={'PORT': ...})``: the serve command read with the
   command-line knowledge of package.json scripts, and a ``PORT`` in its environment.
 Values may come from top-level assignments and ``os.getenv('X', default)`` (marked as defaults).
@@ -49,8 +50,9 @@ def scan_tiltfile(src: SourceFile) -> list[PortClaim]:
     for stmt in top_statements(tree.body):
         ev.assign(stmt)
         for node in ast.walk(stmt):
-            if isinstance(node, ast.Call) and call_name(node) in ("k8s_resource",
-                                                                  "local_resource"):
+            if isinstance(node, ast.Call) and (call_name(node) == "local_resource" or (
+                    call_name(node).endswith("_resource")
+                    and any(k.arg == "port_forwards" for k in node.keywords))):
                 claims.extend(_resource(src, ev, node))
     return claims
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from port_server import __version__
 from port_server.errors import InvalidInput
-from port_server.models import Allocation, AllocationFilter, AllocationRequest
+from port_server.models import NAME_PATTERN, Allocation, AllocationFilter, AllocationRequest
 from port_server.server import schemas
 from port_server.service import RegistryService
 
@@ -59,7 +59,8 @@ async def call_service(request: Request, fn: Callable[..., T], *args: Any) -> T:
     return await run_in_threadpool(fn, *args)
 
 
-QName = Annotated[str | None, Query(max_length=63)]
+#: A name filter: a valid name, or empty (port-registry's clients send empty for "any").
+QName = Annotated[str | None, Query(pattern=f"^$|{NAME_PATTERN}", max_length=63)]
 HOST_DOC = "only this host's allocations; '*' for every host (default: this server's host)"
 #: Changes to another host's allocation need force=true (its port cannot be probed from here).
 Force = Annotated[bool, Query(description="allow changing another host's allocation")]

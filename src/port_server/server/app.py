@@ -18,16 +18,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from port_server import __version__
 from port_server.defaults import MAX_BODY_BYTES
 from port_server.errors import InvalidInput, PayloadTooLarge, PortServerError
+from port_server.server.responses import error_response
 from port_server.service import RegistryService
 from port_server.settings import Settings
 
 log = logging.getLogger("port_server")
-
-
-def error_response(err: PortServerError, headers: dict[str, str] | None = None) -> JSONResponse:
-    if err.retry_after is not None:
-        headers = {"Retry-After": str(err.retry_after), **(headers or {})}
-    return JSONResponse(err.to_json(), status_code=err.http_status, headers=headers)
 
 
 def validation_message(exc: RequestValidationError) -> InvalidInput:
@@ -46,8 +41,12 @@ def validation_message(exc: RequestValidationError) -> InvalidInput:
     if kind == "model_attributes_type" or (field == "body" and "dict" in kind):
         return InvalidInput("body: must be a JSON object", field="body")
     msg = str(first.get("msg", "invalid value"))
-    if kind == "string_pattern_mismatch":
+    # A name too long breaks the same rule as a name with a bad character: say it the same way.
+    if kind == "string_pattern_mismatch" or (kind == "string_too_long" and loc and loc[-1] in (
+            "app", "instance", "service")):
         msg = ("must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    elif kind == "string_too_long":
+        msg = f"must be at most {(first.get('ctx') or {}).get('max_length', '?')} characters"
     return InvalidInput(f"{field}: {msg}", field=field)
 
 

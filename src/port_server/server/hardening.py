@@ -83,7 +83,7 @@ class Hardening:
         try:
             token_ok = self.check(scope)
         except PortServerError as err:
-            from port_server.server.app import error_response
+            from port_server.server.responses import error_response
 
             headers = {"WWW-Authenticate": "Bearer"} if isinstance(err, Unauthorized) else None
             await error_response(err, headers)(scope, receive, send)

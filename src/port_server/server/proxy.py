@@ -87,6 +87,8 @@ class ProxyManager:
         self._quit = threading.Event()
         self._thread: threading.Thread | None = None
         self._opts: caddy_routes.ProxyOptions | None = None
+        #: In memory, for url_for on every listed allocation (no file read per call).
+        self._enabled = self.enabled
 
     # -- configuration -----------------------------------------------------------------
 
@@ -119,6 +121,7 @@ class ProxyManager:
     def _save_state(self, **data: Any) -> None:
         from port_server.proxy_files import write_text_safely
 
+        self._enabled = bool(data.get("enabled"))
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_text_safely(self.state_file, json.dumps(data) + "\n")
 
@@ -298,8 +301,8 @@ class ProxyManager:
             self.table, _ = self.build()
 
     def url_for(self, alloc: Allocation) -> str:
-        """The proxy URL of ``alloc`` (empty when it has no name)."""
-        if not alloc.http or alloc.protocol != "tcp":
+        """The proxy URL of ``alloc``; empty when it has no name or the proxy is off."""
+        if not self._enabled or not alloc.http or alloc.protocol != "tcp":
             return ""
         if alloc.host and alloc.host != self.service.host and not self.conf.all_hosts:
             return ""

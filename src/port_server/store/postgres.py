@@ -28,7 +28,7 @@ from port_server.errors import StoreUnavailable
 from port_server.models import Allocation
 from port_server.store.base import DuplicateKey
 from port_server.store.migrations import MIGRATIONS
-from port_server.store.sqlite import SQLiteTx
+from port_server.store.sql import SQLTx
 from port_server.store.urls import redact_url, secrets_of
 
 log = logging.getLogger("port_server.store")
@@ -73,12 +73,12 @@ def to_psycopg(sql: str) -> str:
     return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", sql)
 
 
-class PostgresTx(SQLiteTx):
-    """SQLiteTx's queries run on PostgreSQL, plus a real per-host lock and an insert that
+class PostgresTx(SQLTx):
+    """The shared queries run on PostgreSQL, plus a real per-host lock and an insert that
     reports a unique-constraint refusal without aborting the transaction."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.conn = conn  # type: ignore[assignment]
+        self.conn = conn
         self.pg = conn
         self._locked: set[str] = set()
 

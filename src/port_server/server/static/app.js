@@ -211,7 +211,8 @@ function matches(record, words) {
       continue;
     }
     const hay = [record.app, record.instance, record.service, record.port, record.type,
-      record.owner, record.environment, record.status, record.url, record.note, record.state,
+      record.owner, record.environment, record.status, record.url, record.proxy_url || "",
+      record.note, record.state,
       record.protocol, record.process, record.user, record.command, record.address]
       .map((v) => String(v ?? "")).join("\n").toLowerCase();
     if (!hay.includes(word)) return false;
@@ -287,7 +288,11 @@ function allocationRow(r) {
     environment: r.environment,
     status: r.status || r.note
       ? el("span", {}, r.status, r.note ? el("span", { class: "note" }, r.note) : null) : "",
-    url: urlCell(r.url),
+    // The proxy's name first (a stable https://...localhost link), then any URL set by hand.
+    url: r.proxy_url
+      ? el("span", { class: "proxy-url" }, urlCell(r.proxy_url),
+        r.url ? el("span", { class: "note" }, urlCell(r.url)) : null)
+      : urlCell(r.url),
     state: badge(r.state, r.reason),
   };
   const reason = reasonRow(r);
