@@ -98,6 +98,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"{STRICT_VAR}=1 turns these skips into failures.")
 
 
+def documentation() -> str:
+    """The README and every page of docs/: where a command's documentation may live."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    return "\n".join(p.read_text() for p in pages)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:

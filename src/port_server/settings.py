@@ -26,7 +26,7 @@ from port_server.defaults import (  # noqa: F401  (re-exported: settings is wher
 from port_server.errors import InvalidInput
 from port_server.models import Pool
 
-#: Untyped allocations draw from "default"; the others are seed 001's service types.
+#: Untyped allocations draw from "default"; the others are portman's service types.
 DEFAULT_POOLS: dict[str, tuple[int, int]] = {
     "default": (3000, 9999),
     "web": (3000, 3099),
@@ -95,7 +95,7 @@ def default_socket_path(env: dict[str, str] | None = None) -> Path:
 
 @dataclass(frozen=True)
 class SecuritySettings:
-    """Issue 8: ownership, protection, leases, audit, network hardening (config ``[security]``)."""
+    """Ownership, protection, leases, audit, network hardening (config ``[security]``)."""
 
     #: Members of this OS group (and root) may change anyone's allocations.
     admin_group: str = ""
@@ -225,7 +225,7 @@ class Settings:
     avoid_ephemeral: bool = True
     #: Extra config-file tables that features own (type inference, protection, dokploy...).
     extra: dict[str, Any] = field(default_factory=dict)
-    #: Ownership, leases, audit and network hardening (issue 8).
+    #: Ownership, leases, audit and network hardening.
     security: SecuritySettings = field(default_factory=SecuritySettings)
     #: The name-based HTTPS front door (``portctl proxy``).
     proxy: ProxySettings = field(default_factory=ProxySettings)

@@ -1,4 +1,4 @@
-"""Issue 8's endpoints: who am I, lease renewal, garbage collection, the audit log."""
+"""The security endpoints: who am I, lease renewal, garbage collection, the audit log."""
 
 from __future__ import annotations
 
