@@ -99,6 +99,8 @@ class SecuritySettings:
 
     #: Members of this OS group (and root) may change anyone's allocations.
     admin_group: str = ""
+    #: OS users (besides admins) who may sync from an outside source (portctl sync dokploy).
+    sync_users: tuple[str, ...] = ()
     #: Allocations in these environments are protected when created.
     protected_environments: tuple[str, ...] = ("production",)
     #: The Unix socket; None: do not listen on one.
@@ -135,6 +137,7 @@ def security_from_config(table: Any, env: dict[str, str]) -> SecuritySettings:
         mode = table.get("socket_mode", defaults.socket_mode)
         return SecuritySettings(
             admin_group=str(table.get("admin_group", "")),
+            sync_users=tuple(str(u) for u in table.get("sync_users", ())),
             protected_environments=tuple(str(e) for e in table.get(
                 "protected_environments", defaults.protected_environments)),
             unix_socket=Path(socket_value).expanduser() if socket_value else None,
