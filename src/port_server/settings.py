@@ -26,7 +26,7 @@ from port_server.defaults import (  # noqa: F401  (re-exported: settings is wher
 from port_server.errors import InvalidInput
 from port_server.models import Pool
 
-#: Untyped allocations draw from "default"; the others are seed 001's service types.
+#: Untyped allocations draw from "default"; the others are portman's service types.
 DEFAULT_POOLS: dict[str, tuple[int, int]] = {
     "default": (3000, 9999),
     "web": (3000, 3099),
@@ -95,10 +95,12 @@ def default_socket_path(env: dict[str, str] | None = None) -> Path:
 
 @dataclass(frozen=True)
 class SecuritySettings:
-    """Issue 8: ownership, protection, leases, audit, network hardening (config ``[security]``)."""
+    """Ownership, protection, leases, audit, network hardening (config ``[security]``)."""
 
     #: Members of this OS group (and root) may change anyone's allocations.
     admin_group: str = ""
+    #: OS users (besides admins) who may sync from an outside source (portctl sync dokploy).
+    sync_users: tuple[str, ...] = ()
     #: Allocations in these environments are protected when created.
     protected_environments: tuple[str, ...] = ("production",)
     #: The Unix socket; None: do not listen on one.
@@ -135,6 +137,7 @@ def security_from_config(table: Any, env: dict[str, str]) -> SecuritySettings:
         mode = table.get("socket_mode", defaults.socket_mode)
         return SecuritySettings(
             admin_group=str(table.get("admin_group", "")),
+            sync_users=tuple(str(u) for u in table.get("sync_users", ())),
             protected_environments=tuple(str(e) for e in table.get(
                 "protected_environments", defaults.protected_environments)),
             unix_socket=Path(socket_value).expanduser() if socket_value else None,
@@ -225,7 +228,7 @@ class Settings:
     avoid_ephemeral: bool = True
     #: Extra config-file tables that features own (type inference, protection, dokploy...).
     extra: dict[str, Any] = field(default_factory=dict)
-    #: Ownership, leases, audit and network hardening (issue 8).
+    #: Ownership, leases, audit and network hardening.
     security: SecuritySettings = field(default_factory=SecuritySettings)
     #: The name-based HTTPS front door (``portctl proxy``).
     proxy: ProxySettings = field(default_factory=ProxySettings)
