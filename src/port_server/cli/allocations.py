@@ -1,4 +1,4 @@
-"""portctl allocate | list | release | check: the registry's core verbs (seed 000)."""
+"""portctl allocate | list | release | check: the registry's core verbs."""
 
 from __future__ import annotations
 

@@ -92,7 +92,7 @@ class BodyLimit:
 
 
 def add_hardening(app: FastAPI, settings: Settings) -> None:
-    """Issue 8's guards (Host, Origin, Content-Type, bearer token) and the caller identity."""
+    """The security guards (Host, Origin, Content-Type, bearer token) and the caller identity."""
     from port_server.server.api_security import router as security_router
     from port_server.server.hardening import Hardening, read_token
 

@@ -72,6 +72,10 @@ class Changes(ServiceCore):
             # allocation itself: protection does not stand in its way; ownership does.
             usage_only = set(changes) <= {"pid", "pid_start", "command"}
             self.authorize(current, who, "update", force or usage_only)
+            if changes.get("owner"):
+                self.authz.name_owner(str(changes["owner"]), who)
+            if changes.get("pid") is not None:
+                self.authz.use_process(int(changes["pid"]), who)
             if changes.get("http") and not current.http:
                 self._check_name(tx, replace(current, http=True))
             return tx.update(alloc_id, {**changes, "updated_at": self.clock()})
