@@ -35,11 +35,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                                  parser_class=type(p))
     p.set_defaults(func=lambda args, ctx: _usage(p))
     inst = skill_sub.add_parser(
-        "install", help="write SKILL.md and references/ (default ./.claude/skills/port-server/)",
-        description="Write the skill to ./.claude/skills/port-server/ (default), to the skills"
-                    " folder of every agent home that exists with --global (~/.claude, ~/.codex,"
-                    " ~/.agents), or to DIR/port-server/ with --dir. Re-running updates in place;"
-                    " files you edited are kept unless --force.")
+        "install", help="write SKILL.md and references/ (default: the project's"
+                        " .claude/skills/port-server/)",
+        description="Write the skill to .claude/skills/port-server/ at the root of the git"
+                    " repository you are in (default; the current folder outside git), to the"
+                    " skills folder of every agent home that exists with --global (~/.claude,"
+                    " ~/.codex, ~/.agents), or to DIR/port-server/ with --dir. Re-running updates"
+                    " in place; files you edited are kept unless --force.")
     where = inst.add_mutually_exclusive_group()
     where.add_argument("--global", dest="global_", action="store_true",
                        help="install for every agent home found in your home directory")

@@ -1,4 +1,4 @@
-"""portctl export | import: the whole registry as JSON, CSV or seed 001's portman registry file.
+"""portctl export | import: the whole registry as JSON, CSV or portman's registry file.
 
 Import goes through the server (``POST /v1/import``), which applies every entry or none.
 """
@@ -24,9 +24,9 @@ EXPORT_FORMATS = ("json", "csv", "portman")
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
-        "export", help="write the whole registry as json, csv or portman (seed 001) format",
+        "export", help="write the whole registry as json, csv or portman's registry format",
         description="Write every allocation. json: portctl's own format (import reads it back);"
-                    " csv: RFC 4180 with a header row; portman: seed 001's port_registry.json.")
+                    " csv: RFC 4180 with a header row; portman: portman's port_registry.json.")
     p.add_argument("--format", choices=EXPORT_FORMATS, default="json",
                    help="output format (default json)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser(
         "import", help="register allocations from a portman registry file or a portctl export",
-        description="Read seed 001's registry file ({\"allocations\": {\"3000\": {...}}}) or"
+        description="Read portman's registry file ({\"allocations\": {\"3000\": {...}}}) or"
                     " `portctl export` JSON and register its entries, all or none. Reports what"
                     " was added, what already matched and what conflicts; on a conflict nothing"
                     " changes unless --force (then the file wins). Ports bound on this machine"

@@ -91,7 +91,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def check_listen_address(host: str, token_file: Path | None = None) -> None:
-    """Loopback unless the user asks otherwise, and then only with authentication (issue 8)."""
+    """Loopback unless the user asks otherwise, and then only with authentication."""
     import ipaddress
 
     try:

@@ -57,7 +57,13 @@ class Allocating(ServiceCore):
         """The whole request as a writer job: checks, lease, then the allocation itself."""
         def job(tx: StoreTx) -> AllocationResult:
             with acting(actor) as who:
-                return self._allocate(tx, self._with_lease(self._validate(req), who))
+                checked = self._validate(req)
+                if checked.owner:
+                    self.authz.name_owner(checked.owner, who)
+                if checked.pid is not None:
+                    check_pid(checked.pid)
+                    self.authz.use_process(checked.pid, who)
+                return self._allocate(tx, self._with_lease(checked, who))
         return job
 
     def _allocate(self, tx: StoreTx, req: AllocationRequest) -> AllocationResult:

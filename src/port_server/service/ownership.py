@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from port_server import leases
 from port_server.audit import acting
-from port_server.errors import InvalidInput
+from port_server.errors import InvalidInput, PermissionDenied
 from port_server.models import Actor, Allocation, AuditFilter
 from port_server.service.core import AuditEntries, Reclaimed, ServiceCore
 from port_server.service.validation import duration
@@ -29,9 +29,11 @@ class Ownership(ServiceCore):
         with acting(actor, action="renew") as who:
             return self._write(job)
 
-    def reap(self, dry_run: bool = False) -> Reclaimed:
+    def reap(self, dry_run: bool = False, actor: Actor | str = "reaper") -> Reclaimed:
         """Release expired and dead-process leases (never protected or lease-less ones).
 
+        ``actor`` is the server's reaper, or a caller asking for it now (``gc``): one who may
+        not release every ended lease releases none (all or nothing, like ``release``).
         Process checks run outside the write lock; each candidate is re-read inside it and
         released only if it is unchanged, so a renewal racing the reaper wins.
         """
@@ -46,12 +48,18 @@ class Ownership(ServiceCore):
             for alloc, reason in ended:
                 if wtx.get(alloc.id) != alloc:
                     continue
+                try:  # a refusal rolls all of it back
+                    self.authorize(alloc, who, "reclaim")
+                except PermissionDenied as exc:
+                    raise PermissionDenied(
+                        f"{exc.message}; the server reclaims ended leases itself every"
+                        f" {self.settings.security.reap_interval:g}s", **exc.extra) from None
                 with acting(reason=reason):
                     wtx.delete([alloc.id])
                 reclaimed.append((alloc, reason))
             return reclaimed
 
-        with acting("reaper", action="reclaim"):
+        with acting(actor, action="reclaim") as who:
             reclaimed = self._write(job)
         self._forget_hint([a.port for a, _ in reclaimed])
         return reclaimed
