@@ -201,8 +201,9 @@ class ProxyManager:
             return self.status()
 
     def resume(self) -> None:
-        """At server start: bring the proxy back if it was enabled (never fails the server)."""
-        if not self.enabled:
+        """At server start: bring the proxy back if it was enabled, or start it when the config
+        says ``[proxy] start = true`` (never fails the server)."""
+        if not self.enabled and not self.conf.start:
             return
         try:
             self.start()

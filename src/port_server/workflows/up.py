@@ -121,9 +121,11 @@ def up(client: RegistryClient, folder: Path, app: str, instance: str, only: list
        env_path: Path | None = None, follow_symlinks: bool = False) -> UpResult:
     """Allocate the compose project's ports at ``folder`` and write their .env variables
     (and the override) safely: a symlink at either is refused unless ``follow_symlinks``."""
+    from port_server.workflows.derived import templates
     from port_server.workflows.identity import worktree_root
     from port_server.workflows.project import allocation_filter, write_env_file
 
+    table = templates(folder)  # a bad [env] table is refused before anything changes
     warnings: list[str] = []
     claims = compose_claims(folder, warnings)
     claims += dev_config_claims(folder, warnings, claims)
@@ -159,7 +161,7 @@ def up(client: RegistryClient, folder: Path, app: str, instance: str, only: list
     if where is not None:  # a compose project: its override and project name
         result.override = _write_override(where, all_claims, values, follow_symlinks)
         values.update(_compose_settings(dotenv, app, instance, warnings))
-    values.update(_derived(client, folder, app, instance, warnings))
+    values.update(_derived(client, folder, app, instance, table, warnings))
     if result.override is not None:
         created.append(result.override.name)
     if values:
@@ -256,10 +258,10 @@ def _compose_settings(dotenv: dict[str, str], app: str, instance: str,
 
 
 def _derived(client: RegistryClient, folder: Path, app: str, instance: str,
-             warnings: list[str]) -> dict[str, str]:
+             table: dict[str, str], warnings: list[str]) -> dict[str, str]:
     from port_server.workflows.derived import derived_values
 
-    derived = derived_values(client, folder, app, instance)
+    derived = derived_values(client, folder, app, instance, table)
     warnings.extend(f"{name}: not written, {why}" for name, why in derived.skipped.items())
     return derived.values
 
