@@ -166,6 +166,21 @@ def _member_chain(tokens: list[Token], end: int) -> tuple[str, ...]:
     return tuple(reversed(names[:-1] if len(names) > 1 else names))
 
 
+def call_arguments(tokens: list[Token]) -> list[list[Token]]:
+    """A call's arguments, from the tokens after its opening parenthesis."""
+    out: list[list[Token]] = []
+    i = 0
+    while i < len(tokens) and tokens[i].text not in (")", "]", "}"):
+        arg = _value(tokens, i)
+        if not arg:
+            break
+        out.append(arg)
+        i += len(arg)
+        if i < len(tokens) and tokens[i].text == ",":
+            i += 1
+    return out
+
+
 def _value(tokens: list[Token], start: int) -> list[Token]:
     """Tokens of one expression: up to a ``,`` ``;`` or closing bracket at its own level."""
     depth = 0
