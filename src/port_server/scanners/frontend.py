@@ -20,13 +20,8 @@ from typing import Any
 from port_server.frameworks import FRAMEWORKS, Framework
 from port_server.models import PortClaim
 from port_server.scanners.base import SourceFile, base_name, claim, folder_of, valid_port
-from port_server.scanners.js_config import (
-    Config,
-    Property,
-    call_arguments,
-    evaluate,
-    read_config,
-)
+from port_server.scanners.js_config import Config, Property, call_arguments, read_config
+from port_server.scanners.js_eval import evaluate
 
 _NOT_A_BIND = frozenset({"proxy", "hmr", "watch", "plugins", "optimizeDeps", "test"})
 _VITE_MODE_FILES = (".env", ".env.local", ".env.development", ".env.development.local")
