@@ -38,7 +38,8 @@ def test_client_order_flag_env_config_default(tmp_path: Path) -> None:
     assert resolve("127.0.0.1:45104", env).addr == "127.0.0.1:45104"
     (Path(env["PORT_SERVER_HOME"]) / "config.toml").unlink()
     del env["PORT_SERVER_ADDR"]
-    assert (resolve(None, env).addr, resolve(None, env).source) == ("127.0.0.1:51234", "default")
+    assert (resolve(None, env).addr, resolve(None, env).source) == ("127.0.0.1:51234",
+                                                                     "the default")
 
 
 def test_server_order_flag_env_config_default(tmp_path: Path) -> None:

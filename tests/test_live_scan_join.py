@@ -199,11 +199,10 @@ def test_report_round_trips_through_json() -> None:
 
 
 def test_scan_commands_have_help_and_are_documented() -> None:
-    from pathlib import Path
-
+    from conftest import documentation
     from port_server.cli import build_parser
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = documentation()
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     for name in ("scan", "who", "adopt"):

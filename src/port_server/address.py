@@ -82,7 +82,8 @@ class Endpoint:
 
     def __init__(self, addr: str, source: str, unix_first: str | None = None) -> None:
         self.addr = addr
-        #: Where ``addr`` came from: "--addr", "PORT_SERVER_ADDR", "config file ...", "default".
+        #: Where ``addr`` came from: "--addr", "PORT_SERVER_ADDR", "config file ...", "the
+        #: default" (also the name given in an error about it).
         self.source = source
         self.target = parse_addr(addr, source)
         self.unix_first = unix_first
@@ -109,7 +110,7 @@ def resolve(flag: str | None = None, env: Mapping[str, str] | None = None,
         unix = ""
     if listen:
         return Endpoint(listen, f"config file {path} (listen)", unix or None)
-    return Endpoint(DEFAULT_ADDR, "default", unix or None)
+    return Endpoint(DEFAULT_ADDR, "the default", unix or None)
 
 
 def parse_tcp(addr: str, what: str) -> tuple[str, int]:

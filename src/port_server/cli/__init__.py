@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 #: Command modules, in the order their commands appear in --help. Each has ``register(sub)``.
 COMMAND_MODULES = ("allocations", "metadata", "transfer", "run", "daemon_ctl", "sync", "scan",
-                   "project", "project_up", "doctor", "skill", "completion", "mcp_cmd",
-                   "security", "proxy")
+                   "project", "project_up", "prune", "doctor", "skill", "completion",
+                   "mcp_cmd", "security", "proxy")
 
 #: Which module registers each command, so that running one imports only its module (start-up
 #: time: a module's imports are paid by every command). A command missing here still works:
@@ -38,7 +38,7 @@ COMMAND_INDEX = {
     "sync": "sync", "nginx": "sync",
     "scan": "scan", "who": "scan", "adopt": "scan",
     "scan-project": "project", "register": "project", "env": "project",
-    "compose-ports": "project", "up": "project_up",
+    "compose-ports": "project", "up": "project_up", "down": "prune", "prune": "prune",
     "run": "run", "doctor": "doctor", "skill": "skill", "completion": "completion",
     "__complete": "completion", "mcp": "mcp_cmd",
     "renew": "security", "gc": "security", "log": "security", "whoami": "security",

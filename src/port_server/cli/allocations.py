@@ -1,4 +1,4 @@
-"""portctl allocate | list | release | check: the registry's core verbs (seed 000)."""
+"""portctl allocate | list | release | check: the registry's core verbs."""
 
 from __future__ import annotations
 
@@ -95,11 +95,19 @@ def identity_of(args: argparse.Namespace) -> tuple[str, str, str]:
     return app, instance, args.service
 
 
+def worktree_path() -> str:
+    """The git worktree portctl runs in, recorded on what it allocates (for ``prune``)."""
+    from port_server.workflows.identity import git_worktree
+
+    return git_worktree()
+
+
 def cmd_allocate(args: argparse.Namespace, ctx: Context) -> int:
     from port_server.cli.args import lease_fields
 
     app, instance, service = identity_of(args)
     req = AllocationRequest(app=app, instance=instance, service=service, port=args.port,
+                            path=worktree_path(),
                             force=args.force, **metadata.metadata_from_args(args),
                             **lease_fields(args))
     print_result(ctx.client.allocate(req), args.json)

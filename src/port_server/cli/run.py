@@ -119,9 +119,11 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
     cmd, note = port_argv(cmd, args.framework, Path.cwd())
     app, instance, service = identity_of(args)
+    from port_server.cli.allocations import worktree_path
+
     result = ctx.client.allocate(AllocationRequest(
         app=app, instance=instance, service=service, type=args.type, source="run",
-        http=args.http))
+        http=args.http, path=worktree_path()))
     alloc = result.allocation
     argv = substitute(cmd, alloc.port)
     if note:

@@ -153,7 +153,7 @@ def cmd_scan(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def portman_scan(args_list: list[str], ctx: Context) -> int:
-    """``portman scan [-d] [--json] ...``: seed 001's conflict scan, the same as portctl scan."""
+    """``portman scan [-d] [--json] ...``: portman's conflict scan, the same as portctl scan."""
     from port_server.cli import _Parser
 
     p = _Parser(prog="portman scan", description="Scan for port conflicts and unregistered"

@@ -26,11 +26,21 @@ async def proxy_status(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(proxy.status))
 
 
+def require_admin(request: Request, what: str) -> None:
+    """The proxy serves every user's names: starting or stopping it is an admin's call."""
+    from port_server.audit import current_actor
+    from port_server.server.api import service_of
+
+    service_of(request).authz.require_admin(current_actor(), what)
+
+
 @router.post("/v1/proxy/start")
 async def proxy_start(request: Request) -> JSONResponse:
+    require_admin(request, "start the proxy")
     return JSONResponse(await run_in_threadpool(proxy_of(request).start))
 
 
 @router.post("/v1/proxy/stop")
 async def proxy_stop(request: Request) -> JSONResponse:
+    require_admin(request, "stop the proxy")
     return JSONResponse(await run_in_threadpool(proxy_of(request).stop))

@@ -144,12 +144,9 @@ def tcp_peer_uid(client: tuple[str, int], server: tuple[str, int]) -> int | None
 
 @lru_cache(maxsize=256)
 def user_name(uid: int) -> str:
-    import pwd
+    from port_server.service.authorization import user_name as lookup
 
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid{uid}"
+    return lookup(uid)
 
 
 def caller_of(scope: dict[str, Any], token_ok: bool) -> Actor:

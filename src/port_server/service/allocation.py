@@ -29,7 +29,13 @@ class Allocating(ServiceCore):
     def allocate(self, req: AllocationRequest, actor: Actor | str | None = None
                  ) -> AllocationResult:
         with acting(actor) as who:
-            return self._allocate(self._with_lease(self._validate(req), who))
+            req = self._validate(req)
+            if req.owner:
+                self.authz.name_owner(req.owner, who)
+            if req.pid is not None:
+                check_pid(req.pid)
+                self.authz.use_process(req.pid, who)
+            return self._allocate(self._with_lease(req, who))
 
     def _allocate(self, req: AllocationRequest) -> AllocationResult:
         with self.store.write() as tx:

@@ -14,11 +14,11 @@ from port_server.audit import acting
 from port_server.errors import InvalidInput
 from port_server.models import METADATA_FIELDS, Actor, Allocation, AllocationFilter
 from port_server.service.core import Allocations, ServiceCore
-from port_server.service.validation import check_pid, check_port, check_text
+from port_server.service.validation import check_path, check_pid, check_port, check_text
 from port_server.type_inference import AUTO, infer_type
 
 #: What ``update`` may change.
-UPDATABLE = frozenset({*METADATA_FIELDS, "protected", "pid", "command", "http"})
+UPDATABLE = frozenset({*METADATA_FIELDS, "protected", "pid", "command", "http", "path"})
 
 
 class Changes(ServiceCore):
@@ -72,6 +72,10 @@ class Changes(ServiceCore):
             # allocation itself: protection does not stand in its way; ownership does.
             usage_only = set(changes) <= {"pid", "pid_start", "command"}
             self.authorize(current, who, "update", force or usage_only)
+            if changes.get("owner"):
+                self.authz.name_owner(str(changes["owner"]), who)
+            if changes.get("pid") is not None:
+                self.authz.use_process(int(changes["pid"]), who)
             if changes.get("http") and not current.http:
                 self._check_name(tx, replace(current, http=True))
             return tx.update(alloc_id, {**changes, "updated_at": self.clock()})
@@ -91,6 +95,8 @@ class Changes(ServiceCore):
                     raise InvalidInput(f"{name}: must be true or false", field=name)
             elif name == "pid":
                 check_pid(value, clearable=True)
+            elif name == "path":
+                check_path(value)
             else:
                 check_text(name, value, limit=2048 if name in ("note", "command") else 256)
         if changes.get("pid") == 0:  # 0 clears: the process using the port has ended

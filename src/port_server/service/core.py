@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-from port_server import access, allocator
+from port_server import allocator
 from port_server import probe as os_probe
 from port_server.audit import AuditedStore
 from port_server.errors import AllocationNotFound, NameTaken, OtherHost, PortAllocated
@@ -26,6 +26,7 @@ from port_server.models import (
     PoolUsage,
     ProcessInfo,
 )
+from port_server.service.authorization import Authorization
 from port_server.service.hints import HintCache
 from port_server.service.validation import validate_request
 from port_server.settings import Settings
@@ -75,6 +76,8 @@ class ServiceCore:
         self.policy = allocator.Policy(skip_ports=settings.skip_ports, ephemeral=self._ephemeral)
         self.hints = HintCache()
         self.type_rules = rules_from_config(settings.extra)
+        #: The one authorization point: every mutation asks it before writing.
+        self.authz = Authorization(settings.security)
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         self.listeners.append(listener)
@@ -140,8 +143,8 @@ class ServiceCore:
                 " checked from here)", host=host)
 
     def is_admin(self, who: Actor) -> bool:
-        return access.is_admin(who, self.settings.security.admin_group)
+        return self.authz.is_admin(who)
 
     def authorize(self, alloc: Allocation, who: Actor, verb: str, force: bool = False) -> None:
         """Raise PermissionDenied or Protected unless ``who`` may ``verb`` ``alloc``."""
-        access.authorize(alloc, who, verb, force, self.settings.security.admin_group)
+        self.authz.change(alloc, who, verb, force)

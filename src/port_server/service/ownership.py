@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from port_server import leases
 from port_server.audit import acting
-from port_server.errors import InvalidInput
+from port_server.errors import InvalidInput, PermissionDenied
 from port_server.models import Actor, Allocation, AuditFilter
 from port_server.service.core import AuditEntries, Reclaimed, ServiceCore
 from port_server.service.validation import duration
@@ -25,9 +25,11 @@ class Ownership(ServiceCore):
             return tx.update(alloc_id, {"expires_at": leases.iso_after(now, seconds),
                                         "updated_at": now})
 
-    def reap(self, dry_run: bool = False) -> Reclaimed:
+    def reap(self, dry_run: bool = False, actor: Actor | str = "reaper") -> Reclaimed:
         """Release expired and dead-process leases (never protected or lease-less ones).
 
+        ``actor`` is the server's reaper, or a caller asking for it now (``gc``): one who may
+        not release every ended lease releases none (all or nothing, like ``release``).
         Process checks run outside the write lock; each candidate is re-read inside it and
         released only if it is unchanged, so a renewal racing the reaper wins.
         """
@@ -38,10 +40,16 @@ class Ownership(ServiceCore):
         if dry_run or not ended:
             return ended
         reclaimed: Reclaimed = []
-        with acting("reaper", action="reclaim"), self.store.write() as wtx:
+        with acting(actor, action="reclaim") as who, self.store.write() as wtx:
             for alloc, reason in ended:
                 if wtx.get(alloc.id) != alloc:
                     continue
+                try:  # a refusal rolls all of it back
+                    self.authorize(alloc, who, "reclaim")
+                except PermissionDenied as exc:
+                    raise PermissionDenied(
+                        f"{exc.message}; the server reclaims ended leases itself every"
+                        f" {self.settings.security.reap_interval:g}s", **exc.extra) from None
                 with acting(reason=reason):
                     wtx.delete([alloc.id])
                 reclaimed.append((alloc, reason))

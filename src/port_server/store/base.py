@@ -113,22 +113,22 @@ class StoreTx(Protocol):
 
     def leased(self, host: str) -> list[Allocation]:
         """Allocations on ``host`` with a lease (``expires_at`` or ``pid`` set) that are not
-        ``protected``, ordered by id: the reaper's candidates. Added by issue 8."""
+        ``protected``, ordered by id: the reaper's candidates."""
         ...
 
     def add_audit(self, entry: AuditEntry) -> None:
         """Append ``entry`` to ``audit_log`` (its ``id`` is ignored; the table assigns one).
-        Use ``audit_values(entry)`` for the column values. Added by issue 8."""
+        Use ``audit_values(entry)`` for the column values."""
         ...
 
     def select_audit(self, flt: AuditFilter) -> list[AuditEntry]:
         """Entries matching ``flt`` (app, port, action, actor equal; time >= since), the newest
-        ``flt.limit`` of them, returned oldest first. Build with ``row_to_audit``. Issue 8."""
+        ``flt.limit`` of them, returned oldest first. Build with ``row_to_audit``."""
         ...
 
     def prune_audit(self, before: str, keep: int) -> int:
         """Delete entries older than ``before`` (ISO time) and all but the newest ``keep``;
-        return how many were deleted. Added by issue 8."""
+        return how many were deleted."""
         ...
 
 
