@@ -11,7 +11,8 @@ from test_dashboard_browser import PageErrors, browser, listed, page, row  # noq
 from worktree_helpers import add_worktree, git, make_repo
 
 
-def test_projects_checkouts_and_prune(server: ServerProc, page: Any, tmp_path: Path) -> None:
+def test_projects_checkouts_and_prune(server: ServerProc, page: Any,  # noqa: F811
+                                      tmp_path: Path) -> None:
     errors = PageErrors(page)
     repo = make_repo(tmp_path, "shop", {"README": "x"})
     wt = add_worktree(repo, tmp_path / "shop-cart", "cart")
@@ -36,7 +37,8 @@ def test_projects_checkouts_and_prune(server: ServerProc, page: Any, tmp_path: P
     git("worktree", "remove", str(wt), cwd=repo)
     page.get_by_role("button", name="Prune removed worktrees").click()
     dialog = page.locator("#confirm-dialog")
-    assert "Release 2 ports?" in dialog.inner_text() and str(wt.resolve()) in dialog.inner_text()
+    dialog.get_by_text("Release 2 ports?").wait_for()  # after the server's dry run answers
+    assert str(wt.resolve()) in dialog.inner_text()
     dialog.get_by_role("button", name="Release").click()
     page.get_by_text("Released 2 ports of removed worktrees.").wait_for()
     for alloc_id in gone:
