@@ -383,10 +383,15 @@ def test_up_and_run_print_the_url(proxied: ServerProc) -> None:
     (project / "docker-compose.yml").write_text(
         'services:\n  web:\n    image: nginx\n    ports:\n      - "${WEB_PORT:-3000}:80"\n'
         '  postgres:\n    image: postgres\n    ports:\n      - "${PG_PORT:-5432}:5432"\n')
+    (project / ".portctl.toml").write_text(
+        '[env]\nOAUTH_REDIRECT = "{web.url}/auth/callback"\nDB_URL = "{postgres.url}"\n')
     up = proxied.portctl("up", str(project), "--app", "shop", "--instance", "dev", "--json")
     assert up.returncode == 0, up.stderr
     urls = {o["service"]: o["proxy_url"] for o in json.loads(up.stdout)}
     assert urls == {"web": f"https://web.dev.shop.localhost:{port}/", "postgres": ""}
+    env = (project / ".env").read_text()
+    assert f"OAUTH_REDIRECT=https://web.dev.shop.localhost:{port}/auth/callback\n" in env
+    assert "DB_URL=http://localhost:" in env  # no name: the port on localhost
     again = proxied.portctl("up", str(project), "--app", "shop", "--instance", "dev")
     assert "web WEB_PORT=" in again.stdout
     assert f"https://web.dev.shop.localhost:{port}/" in again.stdout

@@ -29,6 +29,9 @@ FIELDS: dict[str, Callable[[Allocation], str]] = {
     "service": lambda a: a.service,
     "instance": lambda a: a.instance,
     "app": lambda a: a.app,
+    # The proxy's name for it while the proxy runs (https://web.dev.shop.localhost:2443), else
+    # the port on localhost; no trailing slash, so "{web.url}/callback" reads naturally.
+    "url": lambda a: a.proxy_url.rstrip("/") or f"http://localhost:{a.port}",
 }
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
