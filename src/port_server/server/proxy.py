@@ -119,11 +119,11 @@ class ProxyManager:
         return data if isinstance(data, dict) else {}
 
     def _save_state(self, **data: Any) -> None:
-        from port_server.proxy_files import write_text_safely
+        from port_server.safe_write import write_file
 
         self._enabled = bool(data.get("enabled"))
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_text_safely(self.state_file, json.dumps(data) + "\n")
+        write_file(self.state_file, json.dumps(data) + "\n", new_mode=0o600)
 
     @property
     def enabled(self) -> bool:
