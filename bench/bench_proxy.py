@@ -70,8 +70,8 @@ srv.serve_forever()
 """
 
 LATENCY_RUNS = 40
-SECONDS = 1.0
-ROUNDS = 3
+SECONDS = 0.6
+ROUNDS = 5
 
 
 def get_loop(sock: socket.socket, host: str, seconds: float) -> float:

@@ -79,6 +79,21 @@ def proxied(tmp_path: Path) -> Iterator[ServerProc]:
     finally:
         srv.portctl("proxy", "stop")
         srv.stop()
+        stop_leftover_caddy(srv)
+
+
+def stop_leftover_caddy(srv: ServerProc) -> None:
+    """A test that failed with its server down leaves the Caddy it started: end it by pid."""
+    import os
+    import signal
+
+    try:
+        pid = json.loads((srv.data_dir / "proxy" / "state.json").read_text()).get("pid")
+    except (OSError, ValueError):
+        return
+    if isinstance(pid, int) and Path(f"/proc/{pid}/cmdline").exists() and b"caddy" in Path(
+            f"/proc/{pid}/cmdline").read_bytes():
+        os.kill(pid, signal.SIGTERM)
 
 
 @pytest.fixture
@@ -95,8 +110,9 @@ def status(srv: ServerProc) -> dict[str, Any]:
 
 
 def tls_context(srv: ServerProc) -> ssl.SSLContext:
-    ca = status(srv)["ca"]
-    ctx = ssl.create_default_context(cafile=ca)
+    """Trusting Caddy's root only (where `portctl proxy ca` says it is)."""
+    ca = srv.data_dir / "proxy" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+    ctx = ssl.create_default_context(cafile=str(ca))
     ctx.set_alpn_protocols(["h2", "http/1.1"])
     return ctx
 
@@ -113,10 +129,40 @@ def fetch(srv: ServerProc, name: str, path: str = "/", http2: bool = True) -> An
                           extensions={"sni_hostname": name})
 
 
+def status_code(srv: ServerProc, name: str, http2: bool = True) -> int:
+    """The status at ``name``, or 0 while Caddy swaps its config (a connection accepted by the
+    listener being replaced may be closed without an answer)."""
+    import httpx
+
+    try:
+        return int(fetch(srv, name, http2=http2).status_code)
+    except httpx.TransportError:
+        return 0
+
+
+def wait_for(srv: ServerProc, name: str, want: int, since: float | None = None,
+             http2: bool = True) -> float:
+    """Poll until ``name`` answers ``want``; fail past 1 s after ``since`` (default now).
+    Returns the seconds it took."""
+    since = time.monotonic() if since is None else since
+    while status_code(srv, name, http2) != want:
+        assert time.monotonic() - since < 1.0, f"{name} did not answer {want} within 1 s"
+        time.sleep(0.01)
+    return time.monotonic() - since
+
+
 def allocate(srv: ServerProc, *args: str) -> dict[str, Any]:
+    """portctl allocate; when it got a name, wait (<= 1 s) until the proxy routes it."""
     r = srv.portctl("allocate", *args, "--json")
     assert r.returncode == 0, r.stderr
-    return dict(json.loads(r.stdout))
+    data = dict(json.loads(r.stdout))
+    if data["proxy_url"]:
+        name = data["proxy_url"].split("//")[1].split(":")[0]
+        since = time.monotonic()
+        while status_code(srv, name, http2=False) in (0, 404):
+            assert time.monotonic() - since < 1.0, f"{name} not routed within 1 s"
+            time.sleep(0.01)
+    return data
 
 
 def test_name_answers_over_https_with_http2_and_verified_cert(proxied: ServerProc,
@@ -145,9 +191,7 @@ def test_allocate_prints_url_and_route_answers_within_a_second(proxied: ServerPr
     assert r.returncode == 0, r.stderr
     port = proxied.https_port  # type: ignore[attr-defined]
     assert f"url: https://web.dev.shop.localhost:{port}/" in r.stdout
-    while fetch(proxied, "web.dev.shop.localhost", http2=False).status_code != 200:
-        assert time.monotonic() - returned < 1.0, "route did not answer within 1 s"
-        time.sleep(0.01)
+    wait_for(proxied, "web.dev.shop.localhost", 200, since=returned, http2=False)
     listed = proxied.portctl("list")
     assert f"https://web.dev.shop.localhost:{port}/" in listed.stdout
 
@@ -161,9 +205,8 @@ def test_release_makes_the_name_404_within_a_second(proxied: ServerProc, backend
     r = proxied.portctl("release", "--app", "shop")
     released = time.monotonic()
     assert r.returncode == 0, r.stderr
-    while (resp := fetch(proxied, "web.dev.shop.localhost")).status_code != 404:
-        assert time.monotonic() - released < 1.0, "name still routed 1 s after release"
-        time.sleep(0.01)
+    wait_for(proxied, "web.dev.shop.localhost", 404, since=released)
+    resp = fetch(proxied, "web.dev.shop.localhost")
     # The 404 page lists the names that exist, and routes nowhere else.
     assert "api.main.blog.localhost" in resp.text
     assert "web.dev.shop.localhost" not in resp.text
@@ -203,10 +246,6 @@ def test_websocket_round_trip(proxied: ServerProc) -> None:
         allocate(proxied, "--app", "shop", "--instance", "dev", "--service", "ws",
                  "--http", "--port", str(ws_port), "--force")
         port = proxied.https_port  # type: ignore[attr-defined]
-        deadline = time.monotonic() + 1
-        while fetch(proxied, "ws.dev.shop.localhost", http2=False).status_code == 404:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
         ctx = tls_context(proxied)
         ctx.set_alpn_protocols(["http/1.1"])
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -243,10 +282,7 @@ def test_no_http_has_no_name_and_update_http_adds_it(proxied: ServerProc, backen
     assert fetch(proxied, "web.dev.shop.localhost").status_code == 404
     r = proxied.portctl("update", "--id", str(alloc["id"]), "--http")
     assert r.returncode == 0, r.stderr
-    deadline = time.monotonic() + 1
-    while fetch(proxied, "web.dev.shop.localhost").status_code != 200:
-        assert time.monotonic() < deadline, "update --http did not route within 1 s"
-        time.sleep(0.01)
+    wait_for(proxied, "web.dev.shop.localhost", 200)
 
 
 def test_status_ca_and_restart_keeps_the_proxy(proxied: ServerProc, backend: int) -> None:
@@ -254,6 +290,8 @@ def test_status_ca_and_restart_keeps_the_proxy(proxied: ServerProc, backend: int
              "--port", str(backend), "--force")
     ca = proxied.portctl("proxy", "ca")
     assert ca.returncode == 0 and Path(ca.stdout.strip()).is_file()
+    root = proxied.data_dir / "proxy/caddy/pki/authorities/local/root.crt"
+    assert Path(ca.stdout.strip()) == root
     assert "BEGIN CERTIFICATE" in Path(ca.stdout.strip()).read_text()
     text = proxied.portctl("proxy", "status").stdout
     assert "web.dev.shop.localhost" in text and "proxy running" in text
@@ -345,10 +383,15 @@ def test_up_and_run_print_the_url(proxied: ServerProc) -> None:
     (project / "docker-compose.yml").write_text(
         'services:\n  web:\n    image: nginx\n    ports:\n      - "${WEB_PORT:-3000}:80"\n'
         '  postgres:\n    image: postgres\n    ports:\n      - "${PG_PORT:-5432}:5432"\n')
+    (project / ".portctl.toml").write_text(
+        '[env]\nOAUTH_REDIRECT = "{web.url}/auth/callback"\nDB_URL = "{postgres.url}"\n')
     up = proxied.portctl("up", str(project), "--app", "shop", "--instance", "dev", "--json")
     assert up.returncode == 0, up.stderr
     urls = {o["service"]: o["proxy_url"] for o in json.loads(up.stdout)}
     assert urls == {"web": f"https://web.dev.shop.localhost:{port}/", "postgres": ""}
+    env = (project / ".env").read_text()
+    assert f"OAUTH_REDIRECT=https://web.dev.shop.localhost:{port}/auth/callback\n" in env
+    assert "DB_URL=http://localhost:" in env  # no name: the port on localhost
     again = proxied.portctl("up", str(project), "--app", "shop", "--instance", "dev")
     assert "web WEB_PORT=" in again.stdout
     assert f"https://web.dev.shop.localhost:{port}/" in again.stdout
@@ -356,3 +399,49 @@ def test_up_and_run_print_the_url(proxied: ServerProc) -> None:
                           "--type", "web", "--", "true")
     assert run.returncode == 0, run.stderr
     assert f"blog/main/web answers at https://web.main.blog.localhost:{port}/" in run.stderr
+
+
+def test_config_start_runs_the_proxy_with_the_server(tmp_path: Path) -> None:
+    require_tool("caddy", CADDY_HOW, paths=[str(BIN / "caddy")])
+    https_port, http_port = free_port(), free_port()
+    srv = make_server(tmp_path, config=f"[proxy]\nstart = true\nhttps_port = {https_port}\n"
+                                        f"http_port = {http_port}\n").start()
+    try:
+        data = status(srv)
+        assert data["running"] is True and data["https_port"] == https_port
+        assert data["index"] == f"https://localhost:{https_port}/"
+    finally:
+        srv.stop()  # the server stops the Caddy it started
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", https_port))  # free again: Caddy is gone
+
+
+def test_bad_proxy_config_is_refused_naming_the_key(tmp_path: Path) -> None:
+    srv = make_server(tmp_path, config="[proxy]\nhttps_prot = 2443\n")
+    with pytest.raises(RuntimeError, match=r"proxy\.https_prot: unknown key"):
+        srv.start(timeout=10)
+    from port_server.errors import InvalidInput
+    from port_server.settings import proxy_from_config
+
+    with pytest.raises(InvalidInput, match=r"proxy\.https_prot: unknown key"):
+        proxy_from_config({"https_prot": 2443})
+    with pytest.raises(InvalidInput, match=r"proxy\.https_port: use a port"):
+        proxy_from_config({"https_port": 70000})
+
+
+def test_a_killed_server_leaves_caddy_to_the_next_one(proxied: ServerProc, backend: int) -> None:
+    allocate(proxied, "--app", "shop", "--instance", "dev", "--service", "web", "--type", "web",
+             "--port", str(backend), "--force")
+    pid = status(proxied)["pid"]
+    proxied.kill9()
+    assert fetch(proxied, "web.dev.shop.localhost").status_code == 200  # Caddy still serves
+    proxied.start()
+    data = status(proxied)
+    assert data["running"] is True and data["pid"] == pid  # adopted, not a second Caddy
+    proxied.portctl("release", "--app", "shop")
+    wait_for(proxied, "web.dev.shop.localhost", 404)  # the adopted Caddy got the new routes
+    assert proxied.portctl("proxy", "stop").returncode == 0
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists()

@@ -179,6 +179,8 @@ class ProxySettings:
     #: An already running Caddy's admin address to drive instead of starting one
     #: (e.g. "unix//run/caddy/admin.sock" or "127.0.0.1:2019").
     admin: str = ""
+    #: Start the proxy with the server even if `portctl proxy start` was never run.
+    start: bool = False
 
 
 def proxy_from_config(table: Any) -> ProxySettings:
@@ -198,7 +200,8 @@ def proxy_from_config(table: Any) -> ProxySettings:
             default_service=str(table.get("default_service", base.default_service)),
             http_pools=tuple(str(p) for p in table.get("http_pools", base.http_pools)),
             all_hosts=bool(table.get("all_hosts", base.all_hosts)),
-            caddy=str(table.get("caddy", "")), admin=str(table.get("admin", "")))
+            caddy=str(table.get("caddy", "")), admin=str(table.get("admin", "")),
+            start=bool(table.get("start", base.start)))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"config [proxy]: {exc}", field="proxy") from None
     for name in ("https_port", "http_port"):

@@ -29,6 +29,9 @@ FIELDS: dict[str, Callable[[Allocation], str]] = {
     "service": lambda a: a.service,
     "instance": lambda a: a.instance,
     "app": lambda a: a.app,
+    # The proxy's name for it while the proxy runs (https://web.dev.shop.localhost:2443), else
+    # the port on localhost; no trailing slash, so "{web.url}/callback" reads naturally.
+    "url": lambda a: a.proxy_url.rstrip("/") or f"http://localhost:{a.port}",
 }
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
@@ -59,8 +62,20 @@ def check_table(table: object, where: str) -> dict[str, str]:
         if not isinstance(text, str):
             raise TemplateError(f"{where}: env.{name}: must be text, e.g. \"http://localhost:"
                                 "{api.port}\"")
+        for m in _PLACEHOLDER.finditer(text):
+            if m.group(1) is not None:
+                _field(str(name), m.group(1))
         out[str(name)] = text
     return out
+
+
+def _field(name: str, placeholder: str) -> tuple[str, str]:
+    """(service, field) of ``{SERVICE.FIELD}``; TemplateError naming the fields otherwise."""
+    service, dot, what = placeholder.rpartition(".")
+    if not dot or not service or what not in FIELDS:
+        raise TemplateError(f"env.{name}: {{{placeholder}}} is not SERVICE.FIELD; fields:"
+                            f" {', '.join(sorted(FIELDS))}")
+    return service, what
 
 
 def render(templates: Mapping[str, str], allocs: list[Allocation]) -> Derived:
@@ -73,10 +88,7 @@ def render(templates: Mapping[str, str], allocs: list[Allocation]) -> Derived:
         def fill(m: re.Match[str], name: str = name, missing: list[str] = missing) -> str:
             if m.group(0) in ("{{", "}}"):
                 return m.group(0)[0]
-            service, dot, what = m.group(1).rpartition(".")
-            if not dot or what not in FIELDS:
-                raise TemplateError(f"env.{name}: {{{m.group(1)}}} is not SERVICE.FIELD; fields:"
-                                    f" {', '.join(sorted(FIELDS))}")
+            service, what = _field(name, m.group(1))
             alloc = by_service.get(service)
             if alloc is None:
                 missing.append(service)

@@ -110,6 +110,7 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
         api,
         api_portman,
         api_proxy,
+        api_prune,
         api_scan,
         api_sync,
         dashboard,
@@ -159,6 +160,7 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(api_portman.router)
     app.include_router(api_proxy.router)
+    app.include_router(api_prune.router)
     app.add_middleware(BodyLimit, path_limits={"/v1/sync/": api_sync.SYNC_BODY_LIMIT,
                                                "/v1/import": api_portman.MAX_IMPORT_BYTES})
     add_hardening(app, settings)

@@ -119,11 +119,11 @@ class ProxyManager:
         return data if isinstance(data, dict) else {}
 
     def _save_state(self, **data: Any) -> None:
-        from port_server.proxy_files import write_text_safely
+        from port_server.safe_write import write_file
 
         self._enabled = bool(data.get("enabled"))
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_text_safely(self.state_file, json.dumps(data) + "\n")
+        write_file(self.state_file, json.dumps(data) + "\n", new_mode=0o600)
 
     @property
     def enabled(self) -> bool:
@@ -201,8 +201,9 @@ class ProxyManager:
             return self.status()
 
     def resume(self) -> None:
-        """At server start: bring the proxy back if it was enabled (never fails the server)."""
-        if not self.enabled:
+        """At server start: bring the proxy back if it was enabled, or start it when the config
+        says ``[proxy] start = true`` (never fails the server)."""
+        if not self.enabled and not self.conf.start:
             return
         try:
             self.start()

@@ -52,12 +52,14 @@ def render_for(folder: Path, allocs: list[Allocation],
         raise InvalidInput(str(exc), field="env") from None
 
 
-def derived_values(client: RegistryClient, folder: Path, app: str, instance: str) -> Derived:
-    """The templates that apply to ``folder``, filled from app/instance's allocations."""
+def derived_values(client: RegistryClient, folder: Path, app: str, instance: str,
+                   table: dict[str, str] | None = None) -> Derived:
+    """The templates that apply to ``folder`` (or ``table``), filled from app/instance's
+    allocations."""
     from port_server.exporters.derived_env import Derived
     from port_server.models import AllocationFilter
 
-    table = templates(folder)
+    table = templates(folder) if table is None else table
     if not table:
         return Derived()
     return render_for(folder, list(client.list(AllocationFilter(app=app, instance=instance))),

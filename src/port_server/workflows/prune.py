@@ -79,18 +79,36 @@ def _own_process(pid: int, cmdline: str) -> Any:
         return None
 
 
+def _ended(proc: Any, timeout: float) -> bool:
+    """Has ``proc`` exited within ``timeout`` seconds? A zombie has: its parent (often init,
+    for an orphan) reaps it when it will."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
 def stop(proc: Any, timeout: float) -> str:
     """TERM, wait up to ``timeout`` seconds, then KILL: how it ended."""
     import psutil
 
     try:
         proc.terminate()
-        proc.wait(timeout)
-        return "stopped (TERM)"
-    except psutil.TimeoutExpired:
+        if _ended(proc, timeout):
+            return "stopped (TERM)"
         proc.kill()
-        proc.wait(timeout)
-        return f"killed (KILL after {timeout:g}s)"
+        return f"killed (KILL after {timeout:g}s)" if _ended(proc, timeout) \
+            else "still running after KILL"
     except psutil.NoSuchProcess:
         return "already gone"
 
