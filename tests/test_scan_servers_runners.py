@@ -160,3 +160,24 @@ def test_spring_yaml_with_maven_tokens_or_broken_yaml(tmp_path: Path) -> None:
         ("a/application.yml", 4, 8085), ("b/application.yml", 2, 8086),
         ("b/application.yml", 6, 8087)]
     assert result.problems == []
+
+
+def test_just_exported_port_parameter(tmp_path: Path) -> None:
+    result = scan(tmp_path, {"justfile": (
+        "export PORT := env_var_or_default(\"PORT\", \"3000\")\n"
+        "build:\n  npm run build\n"  # a global export is every recipe's: no claim per recipe
+        "web $PORT=\"4000\":\n  node server.js\n"
+        "rails $PORT=\"3100\":\n  bin/rails server\n")})
+    assert [(c.line, c.service, c.host_port, c.extra.get("default")) for c in result.claims] == [
+        (4, "web", 4000, True), (6, "rails", 3100, True)]
+
+
+def test_quarkus_and_micronaut_keys_in_the_same_files(tmp_path: Path) -> None:
+    result = scan(tmp_path, {
+        "q/src/main/resources/application.properties":
+            "quarkus.application.name=orders\nquarkus.http.port=8089\n"
+            "quarkus.datasource.jdbc.url=jdbc:postgresql://localhost:5432/x\n",
+        "m/src/main/resources/application.yml":
+            "micronaut:\n  application:\n    name: demo\n  server:\n    port: 8090\n"})
+    assert [(c.service, c.host_port, c.extra["source"]) for c in result.claims] == [
+        ("demo", 8090, "micronaut.server.port"), ("orders", 8089, "quarkus.http.port")]
