@@ -96,9 +96,13 @@ def test_caddy_config_listens_on_loopback_redirects_and_lists_names() -> None:
     servers = config["apps"]["http"]["servers"]
     main = servers[caddy_routes.SERVER]
     assert main["listen"] == ["127.0.0.1:2443", "[::1]:2443"]
-    assert main["routes"][0]["match"] == [{"host": ["shop.localhost"]}]
-    assert main["routes"][-1]["handle"][0]["status_code"] == 404
-    assert "web.dev.shop.localhost" in main["routes"][-1]["handle"][0]["body"]
+    index, lookup, unknown, proxy = main["routes"]
+    assert index["match"] == [{"host": ["localhost"]}]
+    assert {"input": "web.dev.shop.localhost", "outputs": ["localhost:3001"]} in (
+        lookup["handle"][0]["mappings"])
+    assert unknown["handle"][0]["status_code"] == 404
+    assert "web.dev.shop.localhost" in unknown["handle"][0]["body"]
+    assert proxy["handle"][0]["upstreams"] == [{"dial": caddy_routes.UPSTREAM}]
     redirect = servers[caddy_routes.REDIRECT_SERVER]
     assert redirect["listen"] == ["127.0.0.1:2080", "[::1]:2080"]
     location = redirect["routes"][0]["handle"][0]["headers"]["Location"][0]
