@@ -160,3 +160,13 @@ def test_spring_yaml_with_maven_tokens_or_broken_yaml(tmp_path: Path) -> None:
         ("a/application.yml", 4, 8085), ("b/application.yml", 2, 8086),
         ("b/application.yml", 6, 8087)]
     assert result.problems == []
+
+
+def test_just_exported_port_parameter(tmp_path: Path) -> None:
+    result = scan(tmp_path, {"justfile": (
+        "export PORT := env_var_or_default(\"PORT\", \"3000\")\n"
+        "build:\n  npm run build\n"  # a global export is every recipe's: no claim per recipe
+        "web $PORT=\"4000\":\n  node server.js\n"
+        "rails $PORT=\"3100\":\n  bin/rails server\n")})
+    assert [(c.line, c.service, c.host_port, c.extra.get("default")) for c in result.claims] == [
+        (4, "web", 4000, True), (6, "rails", 3100, True)]
