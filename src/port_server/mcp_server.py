@@ -201,7 +201,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         "scan_project",
         "Find the host ports a project declares without changing anything: docker compose"
         " \"host:container\" ports, package.json scripts, .env *_PORT variables, Makefiles and"
-        " scripts, each with file and line. Container-only ports are left out.",
+        " scripts, dev containers, Procfiles, vite/astro/nuxt/webpack/angular configs, Spring"
+        " Boot, puma/gunicorn config, just/mise/Taskfile/Tilt tasks, each with file and line"
+        " and the key that sets it. Container-only ports are left out; nothing is run.",
         _object(_props(dir=_DIR_ARG)),
         _scan_project),
     ToolSpec(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from port_server.cli import output
 from port_server.errors import EXIT_ERROR, EXIT_OK
+from port_server.safe_write import FOLLOW_HELP
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -60,6 +61,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         epilog='direnv: put `eval "$(portctl env --export)"` in .envrc')
     identity_args(p)
     p.add_argument("--write", metavar="FILE", help="update (or create) this .env file")
+    p.add_argument("--follow-symlinks", action="store_true", help=FOLLOW_HELP)
     p.add_argument("--export", action="store_true",
                    help="print `export NAME=value` lines for a shell or direnv to eval")
     _var_arg(p)
@@ -161,7 +163,8 @@ def cmd_env(args: argparse.Namespace, ctx: Context) -> int:
     for name, why in skipped.items():
         output.warn(f"{name}: left out, {why}")
     if args.write:
-        write_env_file(project_path(args.write), values, announce=not args.json)
+        write_env_file(project_path(args.write), values, announce=not args.json,
+                       follow_symlinks=args.follow_symlinks)
     if args.json:
         output.as_json(values)
     elif args.export:
@@ -177,12 +180,13 @@ def cmd_env(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def write_env_file(path: Path, values: Mapping[str, int | str], announce: bool = True) -> None:
+def write_env_file(path: Path, values: Mapping[str, int | str], announce: bool = True,
+                   follow_symlinks: bool = False) -> None:
     """Update ``path`` in place (only the lines for ``values``) and say what changed (on stderr
     when ``announce`` is False, so that --json output stays one JSON document)."""
     from port_server.workflows import project
 
-    update = project.write_env_file(path, values)
+    update = project.write_env_file(path, values, follow_symlinks)
     stream = None if announce else sys.stderr
     for line in project.env_update_lines(path, values, update):
         output.emit(line, stream)

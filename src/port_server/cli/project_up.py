@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from port_server.cli import output
 from port_server.errors import EXIT_ERROR, EXIT_OK
+from port_server.safe_write import FOLLOW_HELP
 
 if TYPE_CHECKING:
     from port_server.cli import Context
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     identity_args(p)
     p.add_argument("--env-file", metavar="FILE", help="the .env to write (default: DIR/.env)")
     p.add_argument("--json", action="store_true", help="print the outcome per port as JSON")
+    p.add_argument("--follow-symlinks", action="store_true", help=FOLLOW_HELP)
     p.set_defaults(func=cmd_up)
 
 
@@ -43,7 +45,8 @@ def cmd_up(args: argparse.Namespace, ctx: Context) -> int:
     folder = project_dir(args.dir)
     app, instance = identity(args, folder.resolve())
     env_path = project_path(args.env_file) if args.env_file else None
-    result = up(ctx.client, folder, app, instance, args.service, env_path)
+    result = up(ctx.client, folder, app, instance, args.service, env_path,
+                follow_symlinks=args.follow_symlinks)
     stream = sys.stderr if args.json else None
     if result.env_update is not None:
         for line in env_update_lines(result.env_path, result.env_values, result.env_update):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from port_server.cli import output
+from port_server.safe_write import FOLLOW_HELP
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -81,7 +82,8 @@ def _trust(data: dict[str, Any]) -> int:
 def _hosts(data: dict[str, Any], args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from port_server.proxy_files import hosts_block, merge_hosts, write_text_safely
+    from port_server.proxy_files import hosts_block, merge_hosts
+    from port_server.safe_write import write_file
 
     names = [r["name"] for r in data.get("routes", ())]
     if not args.write:
@@ -92,7 +94,7 @@ def _hosts(data: dict[str, Any], args: argparse.Namespace) -> int:
         current = path.read_text()
         updated = merge_hosts(current, names)
         if updated != current:
-            write_text_safely(path, updated)
+            write_file(path, updated, field="file", follow_symlinks=args.follow_symlinks)
     except OSError as exc:
         output.error(f"{path}: {exc.strerror or exc}; run it as root (sudo portctl proxy hosts"
                      " --write) or omit --write to print the block")
@@ -185,4 +187,5 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--write", action="store_true",
                    help="hosts: keep the names in a marked block of --file (needs root)")
     p.add_argument("--file", default=HOSTS_FILE, help="hosts: the file (default /etc/hosts)")
+    p.add_argument("--follow-symlinks", action="store_true", help=FOLLOW_HELP)
     p.set_defaults(func=cmd_proxy)

@@ -13,6 +13,7 @@ from port_server import __version__
 from port_server.cli import output
 from port_server.errors import EXIT_OK, InvalidInput, path_error
 from port_server.records import Record
+from port_server.safe_write import FOLLOW_HELP
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     where.add_argument("--dir", help="install into DIR/port-server/ (DIR is a skills folder)")
     inst.add_argument("--force", action="store_true", help="overwrite files you have edited")
     inst.add_argument("--json", action="store_true", help="print what was written as JSON")
+    inst.add_argument("--follow-symlinks", action="store_true", help=FOLLOW_HELP)
     inst.set_defaults(func=cmd_install)
 
 
@@ -102,9 +104,20 @@ class FileResult(Record):
     action: str  # created | updated | unchanged | kept
 
 
-def install(skills_dir: Path, force: bool = False) -> list[FileResult]:
-    """Install into ``skills_dir/port-server``; never overwrite an edited file unless ``force``."""
+def install(skills_dir: Path, force: bool = False, follow_symlinks: bool = False,
+            below: Path | None = None, flag: str = "") -> list[FileResult]:
+    """Install into ``skills_dir/port-server``; never overwrite an edited file unless ``force``.
+
+    Every file is written safely (``safe_write``): a symlink planted at one of the files, or at
+    a folder between ``below`` (default ``skills_dir``) and them, is refused, ``force`` or not,
+    unless ``follow_symlinks``.
+    """
     import json
+
+    from port_server.safe_write import make_dirs, write_file
+
+    below = skills_dir if below is None else below
+    guard = None if follow_symlinks else below
 
     target = skills_dir / SKILL_NAME
     manifest_path = target / MANIFEST
@@ -130,13 +143,14 @@ def install(skills_dir: Path, force: bool = False) -> list[FileResult]:
         else:
             action = "kept"
         if action in ("created", "updated"):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            make_dirs(path.parent, guard or path.parent, field="dir", flag=flag)
+            write_file(path, data, below=guard, follow_symlinks=follow_symlinks, field="dir",
+                       flag=flag)
         written[rel] = new if action != "kept" else recorded.get(rel, "")
         results.append(FileResult(str(path), action))
-    manifest_path.parent.mkdir(parents=True, exist_ok=True)
-    manifest_path.write_text(json.dumps({"version": __version__, "files": written}, indent=2)
-                             + "\n")
+    make_dirs(manifest_path.parent, guard or manifest_path.parent, field="dir", flag=flag)
+    write_file(manifest_path, json.dumps({"version": __version__, "files": written}, indent=2)
+               + "\n", below=guard, follow_symlinks=follow_symlinks, field="dir", flag=flag)
     return results
 
 
@@ -168,8 +182,12 @@ def cmd_install(args: argparse.Namespace, ctx: Context) -> int:
         dirs = [project_skill_dir()]
     report = []
     for skills_dir in dirs:
+        # In a project (a repository someone else may have written) no folder of
+        # .claude/skills/port-server may be a planted link; elsewhere, below the skills folder.
+        below = skills_dir.parent.parent if not (args.global_ or args.dir) else skills_dir
         try:
-            results = install(skills_dir, force=args.force)
+            results = install(skills_dir, force=args.force, follow_symlinks=args.follow_symlinks,
+                              below=below, flag="--dir" if args.dir else "skills folder")
         except OSError as exc:
             raise path_error("--dir" if args.dir else "skills folder", skills_dir, exc) from None
         report.append({"dir": str(skills_dir / SKILL_NAME),

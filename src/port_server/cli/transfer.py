@@ -9,7 +9,8 @@ import argparse
 import sys
 
 from port_server.cli import output
-from port_server.errors import EXIT_ERROR, EXIT_OK, ImportConflict, InvalidInput, path_error
+from port_server.errors import EXIT_ERROR, EXIT_OK, ImportConflict, InvalidInput
+from port_server.safe_write import FOLLOW_HELP
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--format", choices=EXPORT_FORMATS, default="json",
                    help="output format (default json)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--follow-symlinks", action="store_true", help=FOLLOW_HELP)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
@@ -73,11 +75,10 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
                            field="output")
     text = render_export(ctx.client.list(), args.format)
     if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise path_error("--output", args.output, exc) from None
+        from port_server.safe_write import write_file
+
+        write_file(args.output, text, field="output", follow_symlinks=args.follow_symlinks,
+                   flag="--output")
         output.emit(f"wrote {args.format} export to {args.output}", stream=sys.stderr)
     else:
         output.raw(text)

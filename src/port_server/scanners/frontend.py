@@ -20,7 +20,8 @@ from typing import Any
 from port_server.frameworks import FRAMEWORKS, Framework
 from port_server.models import PortClaim
 from port_server.scanners.base import SourceFile, base_name, claim, folder_of, valid_port
-from port_server.scanners.js_config import Config, Property, Token, evaluate, read_config
+from port_server.scanners.js_config import Config, Property, call_arguments, read_config
+from port_server.scanners.js_eval import evaluate
 
 _NOT_A_BIND = frozenset({"proxy", "hmr", "watch", "plugins", "optimizeDeps", "test"})
 _VITE_MODE_FILES = (".env", ".env.local", ".env.development", ".env.development.local")
@@ -131,7 +132,7 @@ def _env_dir(config: Config, loaders: set[str]) -> str:
     string, or ``path.resolve(__dirname, '..')``; anything else (``process.cwd()``) is the
     config's own folder, where vite runs."""
     for name in sorted(loaders):
-        args = _arguments(config.consts[name][2:])
+        args = call_arguments(config.consts[name][2:])
         if len(args) < 2:
             continue
         arg = args[1]
@@ -141,24 +142,6 @@ def _env_dir(config: Config, loaders: set[str]) -> str:
         if strings and (len(arg) == 1 or any(t.text == "__dirname" for t in arg)):
             return "/".join(strings)
     return ""
-
-
-def _arguments(tokens: list[Token]) -> list[list[Token]]:
-    """A call's arguments (the tokens after its opening parenthesis), split at top-level commas."""
-    out: list[list[Token]] = [[]]
-    depth = 0
-    for tok in tokens:
-        if tok.text in ("(", "[", "{"):
-            depth += 1
-        elif tok.text in (")", "]", "}"):
-            if depth == 0:
-                break
-            depth -= 1
-        elif tok.text == "," and depth == 0:
-            out.append([])
-            continue
-        out[-1].append(tok)
-    return [a for a in out if a]
 
 
 def _load_env_files(src: SourceFile, env_dir: str) -> dict[str, str]:

@@ -162,6 +162,7 @@ def address_in_use_message(host: str, port: int) -> str:
 def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
     import uvicorn
 
+    from port_server.safe_write import write_file
     from port_server.server.app import create_app
     from port_server.server.hardening import ensure_token_file
     from port_server.server.reaper import Reaper
@@ -183,7 +184,8 @@ def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
     try:
         service = RegistryService(store, settings)
         app = create_app(service, settings)
-        pidfile.write_text(f"{os.getpid()}\n{settings.host}:{settings.port}\n")
+        write_file(pidfile, f"{os.getpid()}\n{settings.host}:{settings.port}\n",
+                   new_mode=0o644, field="pidfile")
         config = uvicorn.Config(
             app, log_level=settings.log_level, access_log=settings.log_level == "debug",
             timeout_keep_alive=sec.keep_alive_timeout, limit_concurrency=sec.max_connections,

@@ -94,7 +94,7 @@ def git_exclude(folder: Path, names: list[str]) -> None:
     import contextlib
     import os
 
-    from port_server.workflows.files import write_text
+    from port_server.safe_write import write_file
     from port_server.workflows.identity import find_git, git_dir
 
     top = find_git(os.path.realpath(folder))
@@ -114,6 +114,6 @@ def git_exclude(folder: Path, names: list[str]) -> None:
         if new:
             exclude.parent.mkdir(parents=True, exist_ok=True)
             body = text + ("" if not text or text.endswith("\n") else "\n")
-            write_text(exclude, body + "".join(f"{line}\n" for line in new))
+            write_file(exclude, body + "".join(f"{line}\n" for line in new))
     except (OSError, PortServerError):
         return

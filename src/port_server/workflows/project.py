@@ -157,19 +157,21 @@ def parse_var_overrides(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def write_env_file(path: Path, values: Mapping[str, int | str]) -> EnvUpdate:
-    """Update ``path`` in place: only the lines for ``values``, every other byte kept."""
+def write_env_file(path: Path, values: Mapping[str, int | str],
+                   follow_symlinks: bool = False) -> EnvUpdate:
+    """Update ``path`` in place: only the lines for ``values``, every other byte kept; written
+    the safe way (``safe_write``: a symlink refused unless ``follow_symlinks``, mode kept)."""
     from port_server.exporters.env_file import update_env_text
+    from port_server.safe_write import writable_target, write_file
 
+    writable_target(path, follow_symlinks, field="write")  # refuse a link before reading it
     try:
         text = path.read_bytes().decode("utf-8") if path.exists() else ""
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"--write {path}: cannot read it ({exc})", field="write") from None
-    from port_server.workflows.files import write_text
-
     update = update_env_text(text, values)
     if update.text != text:
-        write_text(path, update.text, field="write")
+        write_file(path, update.text, field="write", follow_symlinks=follow_symlinks)
     return update
 
 

@@ -118,8 +118,9 @@ def dev_config_claims(folder: Path, warnings: list[str],
 
 
 def up(client: RegistryClient, folder: Path, app: str, instance: str, only: list[str],
-       env_path: Path | None = None) -> UpResult:
-    """Allocate the compose project's ports at ``folder`` and write their .env variables."""
+       env_path: Path | None = None, follow_symlinks: bool = False) -> UpResult:
+    """Allocate the compose project's ports at ``folder`` and write their .env variables
+    (and the override) safely: a symlink at either is refused unless ``follow_symlinks``."""
     from port_server.workflows.derived import templates
     from port_server.workflows.identity import worktree_root
     from port_server.workflows.project import allocation_filter, write_env_file
@@ -158,13 +159,13 @@ def up(client: RegistryClient, folder: Path, app: str, instance: str, only: list
     dotenv = _read_env(env_path)
     where = _override_layout(folder, dotenv, warnings)
     if where is not None:  # a compose project: its override and project name
-        result.override = _write_override(where, all_claims, values)
+        result.override = _write_override(where, all_claims, values, follow_symlinks)
         values.update(_compose_settings(dotenv, app, instance, warnings))
     values.update(_derived(client, folder, app, instance, table, warnings))
     if result.override is not None:
         created.append(result.override.name)
     if values:
-        result.env_update = write_env_file(env_path, values)
+        result.env_update = write_env_file(env_path, values, follow_symlinks)
         _exclude(folder, created)
         for var, port in values.items():
             if os.environ.get(var, str(port)) != str(port) and var != "COMPOSE_FILE":
@@ -198,18 +199,19 @@ def _override_layout(folder: Path, dotenv: dict[str, str],
     return found
 
 
-def _write_override(where: Layout, claims: list[PortClaim],
-                    values: dict[str, int | str]) -> Path | None:
+def _write_override(where: Layout, claims: list[PortClaim], values: dict[str, int | str],
+                    follow_symlinks: bool = False) -> Path | None:
     """Write (or refresh) the generated override for the literal ports; its path, or None."""
     from port_server.exporters.compose_override import HEADER, compose_override
+    from port_server.safe_write import writable_target, write_file
     from port_server.workflows.compose_files import EMPTY, generated
-    from port_server.workflows.files import write_text
 
     names = {(c.service, c.host_port, c.protocol or "tcp"): port_variable(n, c)
              for n, c in named(claims) if not c.extra.get("host_var") and c.kind == "compose"}
     if not names:  # nothing literal (any more): an earlier override must not pin old ports
         if where.target.is_file() and generated(where.target):
-            write_text(where.target, HEADER + EMPTY)
+            write_file(where.target, HEADER + EMPTY, field="dir",
+                       follow_symlinks=follow_symlinks)
         return None
     texts = [f.read_text(encoding="utf-8", errors="replace") for f in where.files if f.is_file()]
 
@@ -221,10 +223,11 @@ def _write_override(where: Layout, claims: list[PortClaim],
     override = compose_override(texts, name)
     if override is None:
         return None
+    writable_target(where.target, follow_symlinks, field="dir")  # a planted link: refused
     if where.target.exists() and not generated(where.target):
         raise InvalidInput(f"{where.target} exists and was not written by portctl; move it"
                            " or list it in COMPOSE_FILE", field="dir")
-    write_text(where.target, override.text)
+    write_file(where.target, override.text, field="dir", follow_symlinks=follow_symlinks)
     if where.compose_file:
         values["COMPOSE_FILE"] = where.compose_file
     return where.target
