@@ -181,3 +181,23 @@ def test_quarkus_and_micronaut_keys_in_the_same_files(tmp_path: Path) -> None:
             "micronaut:\n  application:\n    name: demo\n  server:\n    port: 8090\n"})
     assert [(c.service, c.host_port, c.extra["source"]) for c in result.claims] == [
         ("demo", 8090, "micronaut.server.port"), ("orders", 8089, "quarkus.http.port")]
+
+
+def test_mise_task_argument_defaults(tmp_path: Path) -> None:
+    result = scan(tmp_path, {"mise.toml": (
+        "[tasks.dev]\n"
+        "run = 'vite --port {{option(name=\"port\", default=\"5186\")}}'\n"
+        "[tasks.serve]\n"
+        "run = 'python -m http.server {{arg(name=\"port\")}}'\n")})
+    assert [(c.service, c.host_port, c.extra.get("default")) for c in result.claims] == [
+        ("dev", 5186, True)]
+
+
+def test_taskfile_dotenv(tmp_path: Path) -> None:
+    taskfile = "version: '3'\n%stasks:\n  api:\n    cmds:\n      - go run . -port {{.API_PORT}}\n"
+    write = {".env": "API_PORT=8095\n"}
+    with_dotenv = scan(tmp_path / "a", {**write, "Taskfile.yml": taskfile % "dotenv: ['.env']\n"})
+    without = scan(tmp_path / "b", {**write, "Taskfile.yml": taskfile % ""})
+    assert [(c.kind, c.host_port) for c in with_dotenv.claims] == [("env", 8095),
+                                                                    ("taskfile", 8095)]
+    assert [(c.kind, c.host_port) for c in without.claims] == [("env", 8095)]

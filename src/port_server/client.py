@@ -11,7 +11,13 @@ import json
 import os
 
 from port_server.address import Endpoint, parse_addr, resolve
-from port_server.errors import PortServerError, ProtocolError, ServerUnreachable, from_json
+from port_server.errors import (
+    InvalidInput,
+    PortServerError,
+    ProtocolError,
+    ServerUnreachable,
+    from_json,
+)
 from port_server.models import (
     Allocation,
     AllocationFilter,
@@ -57,15 +63,27 @@ if TYPE_CHECKING:
 def token_from_env(token_file: str | None = None) -> str | None:
     """PORT_SERVER_TOKEN, else the file named by ``token_file`` or PORT_SERVER_TOKEN_FILE."""
     if os.environ.get("PORT_SERVER_TOKEN"):
-        return os.environ["PORT_SERVER_TOKEN"]
+        return check_token(os.environ["PORT_SERVER_TOKEN"], "PORT_SERVER_TOKEN")
     path = token_file or os.environ.get("PORT_SERVER_TOKEN_FILE")
     if not path:
         return None
     try:
         with open(os.path.expanduser(path), encoding="utf-8") as fh:
-            return fh.read().strip() or None
+            token = fh.read().strip()
     except OSError as exc:
         raise ServerUnreachable(f"cannot read token file {path}: {exc.strerror}") from None
+    return check_token(token, f"token file {path}") if token else None
+
+
+def check_token(token: str, where: str = "token") -> str:
+    """A bearer token goes into a header line: a CR, LF or other control character (or a
+    space) would end the header and add lines of the sender's choosing, so it is refused."""
+    bad = next((c for c in token if ord(c) < 33 or ord(c) == 127), None)
+    if bad is not None:
+        raise InvalidInput(f"{where}: the token contains a control character or space"
+                           f" ({bad!r}); tokens are one line of printable characters",
+                           field="token")
+    return token
 
 
 class RegistryClient:
@@ -74,16 +92,17 @@ class RegistryClient:
 
     def __init__(self, addr: str | None = None, timeout: float = 30.0,
                  token: str | None = None, token_file: str | None = None,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None, ca_file: str | None = None) -> None:
         #: Where to connect (see ``address``): without an explicit address, the Unix socket
         #: first and TCP as the fallback.
         self.endpoint: Endpoint = resolve(addr)
         self.addr = self.endpoint.addr
         self.target = self.endpoint.target
         self.timeout = timeout
-        self.token = token if token is not None else token_from_env(token_file)
+        self.token = check_token(token) if token is not None else token_from_env(token_file)
+        ca_file = ca_file or os.environ.get("PORT_SERVER_CA_FILE") or None
         self.transport: Transport = (transport if transport is not None
-                                     else SocketTransport(self.endpoint, timeout))
+                                     else SocketTransport(self.endpoint, timeout, ca_file))
 
     @property
     def via(self) -> str:

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,21 @@ def _pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _main_worktree_checker() -> Callable[[Allocation], bool]:
+    """Was an allocation made from a main worktree (its recorded ``path`` holds a ``.git``
+    folder, not a linked worktree's ``.git`` file)? One look per folder and table build."""
+    seen: dict[str, bool] = {}
+
+    def is_main(alloc: Allocation) -> bool:
+        if not alloc.path:
+            return False
+        if alloc.path not in seen:
+            seen[alloc.path] = os.path.isdir(os.path.join(alloc.path, ".git"))
+        return seen[alloc.path]
+
+    return is_main
 
 
 class ProxyManager:
@@ -270,7 +286,8 @@ class ProxyManager:
 
     def build(self) -> tuple[proxy_names.NameTable, dict[str, Any]]:
         table = proxy_names.build_table(self.allocations(), self.service.host,
-                                        self.conf.default_service, self.conf.all_hosts)
+                                        self.conf.default_service, self.conf.all_hosts,
+                                        is_main=_main_worktree_checker())
         return table, caddy_routes.build_config(table, self.options())
 
     def push(self) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 from port_server import worktrees
 from port_server.audit import acting
-from port_server.errors import InvalidInput, PortServerError
+from port_server.errors import InvalidInput, PermissionDenied, PortServerError
 from port_server.models import Actor, Allocation, AllocationFilter, parse_duration
 from port_server.service.core import ServiceCore
 
@@ -62,6 +62,12 @@ class Pruning(ServiceCore):
                     refused.append((alloc, exc.message))
                     continue
                 released.append((alloc, reason))
+            if refused and not released and not dry_run:
+                # Asked to release, and every gone worktree's port is someone else's: a
+                # refusal (403), as for any other change the caller may not make.
+                raise PermissionDenied(
+                    f"{refused[0][1]} (its worktree is gone; {len(refused)} such port(s), none"
+                    " yours to release)", refused=[a.id for a, _ in refused])
             if dry_run or not released:
                 return released, refused
             done: list[tuple[Allocation, str]] = []
