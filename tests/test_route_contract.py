@@ -76,6 +76,7 @@ ATTACKS: dict[tuple[str, str], Attack] = {
     ("POST", "/v1/sync/dokploy"): lambda ids: {"json": {"allocations": []}},
     ("POST", "/v1/proxy/start"): lambda ids: {},
     ("POST", "/v1/proxy/stop"): lambda ids: {},
+    ("POST", "/v1/prune"): lambda ids: {"json": {}},
 }
 
 

@@ -1,8 +1,9 @@
 """Prune: release the allocations whose recorded worktree is gone (``worktrees.stale``).
 
-The dashboard asks through ``POST /v1/prune`` (as its caller: another user's allocations are
-refused, not released); the reaper runs it as the system job "worktree-prune" when the config
-turns it on (``[worktrees] auto_prune = true``). File system checks run outside the write lock;
+The dashboard asks through ``POST /v1/prune``, an admin's job like ``gc`` (the server's own
+user, root, the admin group; ``portctl prune`` is how anyone releases their own); the reaper runs
+it as the system job "worktree-prune" when the config turns it on (``[worktrees] auto_prune =
+true``). Protected allocations are reported as refused, never released. File system checks run outside the write lock;
 each candidate is re-read inside it and released only if it is unchanged.
 """
 
@@ -47,6 +48,9 @@ class Pruning(ServiceCore):
                         ) -> tuple[list[tuple[Allocation, str]], list[tuple[Allocation, str]]]:
         """(released, refused): this host's allocations whose worktree is gone, each with the
         reason; ``refused`` are those the caller may not release (the reason says why)."""
+        with acting(actor) as who:
+            self.authz.require_admin(who, "prune every user's allocations of removed worktrees"
+                                          " (`portctl prune` releases your own)")
         with self.store.read() as tx:
             candidates = tx.select(AllocationFilter(host=self.host))
         stale = worktrees.stale(candidates)
