@@ -445,3 +445,40 @@ def test_a_killed_server_leaves_caddy_to_the_next_one(proxied: ServerProc, backe
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{pid}").exists()
+
+
+def test_other_hosts_are_routed_only_with_all_hosts(tmp_path: Path, backend: int) -> None:
+    """Two servers share one registry file as two hosts; the proxy of one routes the other's
+    allocations only when started with --all-hosts, and follows their changes."""
+    require_tool("caddy", CADDY_HOW, paths=[str(BIN / "caddy")])
+    store = f"sqlite:///{tmp_path / 'shared.db'}"
+    https_port = free_port()
+    a = make_server(tmp_path / "a", ["--store", store, "--host-id", "box1"],
+                    config=f"[proxy]\nhttps_port = {https_port}\nhttp_port = {free_port()}\n")
+    # The other host's id is an address this test can dial: 127.0.0.1.
+    b = make_server(tmp_path / "b", ["--store", store, "--host-id", "127.0.0.1"])
+    a.https_port = https_port  # type: ignore[attr-defined]
+    a.start()
+    b.start()
+    try:
+        allocate(b, "--app", "shop", "--instance", "dev", "--service", "web", "--type", "web",
+                 "--port", str(backend), "--force")
+        name = "web.dev.shop.127-0-0-1.localhost"
+        assert a.portctl("proxy", "start").returncode == 0
+        assert status_code(a, name) == 404
+        started = a.portctl("proxy", "start", "--all-hosts", "--json")
+        assert started.returncode == 0, started.stderr
+        assert json.loads(started.stdout)["all_hosts"] is True
+        assert fetch(a, name).json()["server"] == "web"
+        listed = json.loads(a.portctl("list", "--all-hosts", "--json").stdout)
+        assert listed[0]["proxy_url"] == f"https://{name}:{https_port}/"
+        assert b.portctl("release", "--app", "shop").returncode == 0
+        since = time.monotonic()
+        while status_code(a, name) != 404:  # b's change reaches a's proxy by its refresh
+            assert time.monotonic() - since < 4, "the other host's release was not seen"
+            time.sleep(0.05)
+    finally:
+        a.portctl("proxy", "stop")
+        a.stop()
+        b.stop()
+        stop_leftover_caddy(a)
