@@ -5,7 +5,8 @@ mise: ``[tasks]`` entries (``name = "cmd"``, ``name = { run = ... }``, ``[tasks.
 ``run`` a string or a list); ``[env]`` and the task's ``env`` resolve ``$VAR`` — ``[env]`` alone is
 not a bind (``DB_PORT`` there names a server the app connects to).
 go-task: ``tasks:`` entries (a command string, a list, or a mapping with ``cmds``/``cmd``); go
-templates ``{{.NAME}}`` read the task's then the file's ``vars`` (and ``env``);
+templates ``{{.NAME}}`` read the task's then the file's ``vars`` (and ``env``, and the project's
+``.env`` when the file has ``dotenv:``);
 ``{{.NAME | default 9245}}`` and ``{{default 9245 .NAME}}`` take the default when NAME is unset,
 and the claim is marked as a default. The task name is the claim's service.
 """
@@ -136,6 +137,8 @@ def scan_taskfile(src: SourceFile) -> list[PortClaim]:
     top = yn.mapping(root, budget)
     global_vars = _vars(top.get("vars"), budget)
     global_env = _vars(top.get("env"), budget)
+    if top.get("dotenv") is not None:  # dotenv: ['.env']: its variables are env and template vars
+        global_env = {**src.dotenv, **global_env}
     claims: list[PortClaim] = []
     for name, task in yn.mapping(top.get("tasks"), budget).items():
         task_map = yn.mapping(task, budget)
