@@ -220,3 +220,18 @@ def test_other_hosts_are_routed_only_with_all_hosts(tmp_path: Path, backend: int
         a.stop()
         b.stop()
         stop_leftover_caddy(a)
+
+
+def test_a_crashed_caddy_is_started_again(proxied: ServerProc, backend: int) -> None:
+    import os
+    import signal
+
+    allocate(proxied, "--app", "shop", "--instance", "dev", "--service", "web", "--type", "web",
+             "--port", str(backend), "--force")
+    pid = status(proxied)["pid"]
+    os.kill(pid, signal.SIGKILL)  # the Caddy this test's server started
+    since = time.monotonic()
+    while (data := status(proxied))["pid"] == pid or not data["running"]:
+        assert time.monotonic() - since < 8, "Caddy was not started again"
+        time.sleep(0.1)
+    wait_for(proxied, "web.dev.shop.localhost", 200)  # and its routes pushed again

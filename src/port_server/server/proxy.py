@@ -41,6 +41,8 @@ COALESCE_SECONDS = 0.01
 START_TIMEOUT = 10.0
 #: With other hosts' allocations routed, how often to look for changes made by their servers.
 REFRESH_SECONDS = 2.0
+#: How often the pusher checks that the Caddy it started still runs.
+WATCH_SECONDS = 2.0
 #: Unix socket paths longer than this do not fit sockaddr_un: fall back to loopback TCP.
 MAX_SOCKET_PATH = 100
 
@@ -280,17 +282,34 @@ class ProxyManager:
     def _run(self) -> None:
         while not self._quit.is_set():
             # Other hosts' servers change the shared registry without telling this one: look
-            # again every REFRESH_SECONDS (a push happens only when the table changed).
-            self._dirty.wait(REFRESH_SECONDS if self.all_hosts else None)
+            # again every REFRESH_SECONDS (a push happens only when the table changed). And
+            # every WATCH_SECONDS at least, to start our Caddy again if it died.
+            changed = self._dirty.wait(REFRESH_SECONDS if self.all_hosts else WATCH_SECONDS)
             if self._quit.is_set():
                 return
-            time.sleep(COALESCE_SECONDS)
-            self._dirty.clear()
+            if changed:
+                time.sleep(COALESCE_SECONDS)
+                self._dirty.clear()
             try:
-                self.push()
+                if self._revive() or changed or self.all_hosts:
+                    self.push()
             except Exception as exc:  # keep the thread: the next change retries
                 self.last_error = str(exc)
                 log.warning("proxy route push failed: %s", exc)
+
+    def _revive(self) -> bool:
+        """Start the Caddy we run again when it has exited (crashed, or killed by hand)."""
+        with self._lock:
+            if self.proc is None or self.proc.poll() is None or self._quit.is_set():
+                return False
+            log.warning("Caddy (pid %s) exited with %s; starting it again", self.proc.pid,
+                        self.proc.returncode)
+            self.proc = None
+            self._launch(self.options())
+            self._pushed = None
+            self._save_state(enabled=True, admin=self.options().admin, all_hosts=self.all_hosts,
+                             pid=self.proc.pid if self.proc else None)
+            return True
 
     def allocations(self) -> list[Allocation]:
         host = "*" if self.all_hosts else self.service.host
