@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import missing
 from port_server.errors import PermissionDenied, Protected
 from port_server.models import Actor, Allocation, AllocationRequest
 from port_server.service import RegistryService
@@ -30,9 +31,9 @@ def _stranger_is_a_stranger() -> None:
     try:
         assert pwd.getpwuid(65534).pw_name == "nobody"
     except (KeyError, AssertionError):
-        pytest.skip("missing user nobody (uid 65534): create it with useradd")
+        missing("user nobody (uid 65534)", "create it with useradd")
     if os.geteuid() == 65534:
-        pytest.skip("missing a user other than the test's: run the tests as another user")
+        missing("a user other than the test's", "run the tests as another user")
 
 
 def req(service: str, **kw: object) -> AllocationRequest:

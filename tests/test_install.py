@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from conftest import REPO, free_port, isolated_env
+from conftest import REPO, free_port, isolated_env, require_tool
 from port_server import __version__
 
 #: Optional parts: each comes with an extra, never with a plain install.
@@ -52,3 +52,14 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path) -> None:
                     timeout=120).stdout.lower()
     names = {line.split("==")[0].replace("_", "-") for line in installed.split()}
     assert not names & {*OPTIONAL, *DEV}, sorted(names & {*OPTIONAL, *DEV})
+
+
+def test_make_run_installs_the_runtime_set_and_make_test_the_dev_set(tmp_path: Path) -> None:
+    make = require_tool("make", "apt-get install make")
+
+    def dry(target: str) -> str:
+        r = run(make, "-n", "-C", REPO, target, f"VENV={tmp_path / 'venv'}", timeout=60)
+        return next(ln for ln in r.stdout.splitlines() if "pip install --quiet -e" in ln)
+
+    assert dry("run").endswith("-e '.'")  # the runtime set: no test or lint tools
+    assert dry("test").endswith("-e '.[dev,all]'")

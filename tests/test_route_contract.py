@@ -49,6 +49,7 @@ def victim(service: RegistryService) -> dict[str, int]:
     make("plain", service="web")
     make("protected", service="db", protected=True)
     make("leased", service="job", ttl="1s")
+    make("worktree", service="api", path="/nonexistent/removed-worktree")  # gone: prunable
     service.sync("dokploy", [AllocationRequest(app="shop", instance="prod", service="web",
                                                port=41950, source="dokploy")])
     with service.raw_store.write() as tx:  # the lease ended a while ago
@@ -74,9 +75,9 @@ ATTACKS: dict[tuple[str, str], Attack] = {
     ("POST", "/v1/import"): lambda ids: {"json": {"force": True, "allocations": [
         {"app": "takeover", "instance": "i", "service": "s", "port": ids["plain_port"]}]}},
     ("POST", "/v1/sync/dokploy"): lambda ids: {"json": {"allocations": []}},
+    ("POST", "/v1/prune"): lambda ids: {"json": {}},
     ("POST", "/v1/proxy/start"): lambda ids: {},
     ("POST", "/v1/proxy/stop"): lambda ids: {},
-    ("POST", "/v1/prune"): lambda ids: {"json": {}},
 }
 
 

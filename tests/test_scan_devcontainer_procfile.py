@@ -22,7 +22,8 @@ def test_devcontainer_forward_ports_numbers_services_and_attributes() -> None:
          False),
         (f"{DC}/api/devcontainer.json", 10, "devcontainer", "devcontainer", 9229,
          "forwardPorts", False),
-        # only in portsAttributes: forwarded when seen; "3000-3005" and "default" are not ports
+        # only in portsAttributes: forwarded when seen; not "3000-3005", "default" or a port
+        # whose onAutoForward is "ignore"
         (f"{DC}/api/devcontainer.json", 14, "devcontainer", "debugpy", 5678, "portsAttributes",
          False),
     ]

@@ -78,10 +78,12 @@ def config_path(env: Mapping[str, str]) -> str:
 class Endpoint:
     """Where the client connects: a TCP address and, maybe, a Unix socket it tries first."""
 
-    __slots__ = ("addr", "source", "target", "unix_first")
+    __slots__ = ("addr", "source", "target", "tls", "unix_first")
 
     def __init__(self, addr: str, source: str, unix_first: str | None = None) -> None:
         self.addr = addr
+        #: ``https://HOST:PORT``: speak TLS, verifying the server's certificate.
+        self.tls = addr.strip().lower().startswith("https://")
         #: Where ``addr`` came from: "--addr", "PORT_SERVER_ADDR", "config file ...", "the
         #: default" (also the name given in an error about it).
         self.source = source

@@ -23,7 +23,7 @@ import os
 import stat
 from pathlib import Path
 
-from port_server.errors import InvalidInput
+from port_server.errors import InvalidInput, path_error
 
 FOLLOW_HINT = "pass --follow-symlinks to write to the file it points to"
 #: The help of every command's ``--follow-symlinks``.
@@ -32,11 +32,12 @@ FOLLOW_HELP = "write through a symbolic link at the target (refused without this
 
 def write_file(path: str | os.PathLike[str], data: str | bytes, *, new_mode: int = 0o666,
                follow_symlinks: bool = False, below: str | os.PathLike[str] | None = None,
-               field: str = "path", hint: str = FOLLOW_HINT) -> Path:
+               field: str = "path", hint: str = FOLLOW_HINT, flag: str = "") -> Path:
     """Replace ``path``'s content with ``data`` (str as UTF-8) safely; the path written.
 
     Raises InvalidInput (naming ``field``) for a symlink, a folder or a special file at the
-    target, a symlinked folder under ``below``, or any OS error, and leaves nothing behind.
+    target, a symlinked folder under ``below``, or any OS error (naming the user's ``flag``,
+    e.g. ``--output``, when given), and leaves nothing behind.
     """
     target = writable_target(path, follow_symlinks, below, field, hint)
     payload = data.encode("utf-8") if isinstance(data, str) else data
@@ -45,7 +46,7 @@ def write_file(path: str | os.PathLike[str], data: str | bytes, *, new_mode: int
     except FileNotFoundError:
         current = None
     except OSError as exc:
-        raise _error(target, "cannot read it", exc, field) from None
+        raise _error(target, "cannot read it", exc, field, flag) from None
     if current is not None and not stat.S_ISREG(current.st_mode):
         raise InvalidInput(f"{target} is not a regular file; give a file path", field=field)
     mode = stat.S_IMODE(current.st_mode) if current is not None else new_mode & ~umask()
@@ -66,7 +67,7 @@ def write_file(path: str | os.PathLike[str], data: str | bytes, *, new_mode: int
         tmp = ""
         _sync_folder(target.parent)
     except OSError as exc:
-        raise _error(target, "cannot write it", exc, field) from None
+        raise _error(target, "cannot write it", exc, field, flag) from None
     finally:
         if tmp:
             with contextlib.suppress(OSError):
@@ -92,14 +93,14 @@ def writable_target(path: str | os.PathLike[str], follow_symlinks: bool = False,
 
 
 def make_dirs(path: str | os.PathLike[str], below: str | os.PathLike[str], mode: int = 0o777,
-              field: str = "path") -> Path:
+              field: str = "path", flag: str = "") -> Path:
     """``mkdir -p path`` that refuses a symbolic link among the folders under ``below``."""
     folder = Path(path)
     _refuse_linked_folders(folder / "-", Path(below), field)
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=mode)
     except OSError as exc:
-        raise _error(folder, "cannot create it", exc, field) from None
+        raise _error(folder, "cannot create it", exc, field, flag) from None
     return folder
 
 
@@ -143,6 +144,8 @@ def _sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-def _error(path: Path, what: str, exc: OSError, field: str) -> InvalidInput:
+def _error(path: Path, what: str, exc: OSError, field: str, flag: str = "") -> InvalidInput:
+    if flag:
+        return path_error(flag, path, exc)
     return InvalidInput(f"{path}: {what} ({exc.strerror or exc}); check the folder exists and"
                         " is writable", field=field)

@@ -45,7 +45,7 @@ COMMAND_INDEX = {
     "proxy": "proxy",
 }
 
-_GLOBAL_OPTIONS_WITH_VALUE = ("--addr", "--token-file")
+_GLOBAL_OPTIONS_WITH_VALUE = ("--addr", "--token-file", "--ca-file")
 
 #: The end of portctl's and portman's --help: exit codes and where the server is looked for.
 EPILOG = ("Exit codes: 0 ok, 1 error (or port taken for check), 2 usage, 3 server unreachable. "
@@ -72,9 +72,11 @@ def command_in(argv: Sequence[str]) -> str | None:
 class Context:
     """What every command gets: the server address and a lazily made client."""
 
-    def __init__(self, addr: str | None, token_file: str | None = None) -> None:
+    def __init__(self, addr: str | None, token_file: str | None = None,
+                 ca_file: str | None = None) -> None:
         self.addr = addr
         self.token_file = token_file
+        self.ca_file = ca_file
         self._client: RegistryClient | None = None
 
     @property
@@ -82,7 +84,8 @@ class Context:
         if self._client is None:
             from port_server.client import RegistryClient
 
-            self._client = RegistryClient(self.addr, token_file=self.token_file)
+            self._client = RegistryClient(self.addr, token_file=self.token_file,
+                                          ca_file=self.ca_file)
         return self._client
 
     def close(self) -> None:
@@ -107,6 +110,9 @@ def build_parser(prog: str = "portctl",
     parser.add_argument("--addr", help=ADDR_HELP)
     parser.add_argument("--token-file", help="file holding the server's bearer token (default"
                                              " $PORT_SERVER_TOKEN, $PORT_SERVER_TOKEN_FILE)")
+    parser.add_argument("--ca-file", help="CA certificates (PEM) to verify an https:// server"
+                                          " with (default $PORT_SERVER_CA_FILE, else the"
+                                          " system's)")
     parser.add_argument("--version", action="version", version=f"portctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     command = command_in(argv) if argv is not None else None
@@ -125,7 +131,7 @@ def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> i
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    ctx = Context(args.addr, getattr(args, "token_file", None))
+    ctx = Context(args.addr, getattr(args, "token_file", None), getattr(args, "ca_file", None))
     try:
         if args.addr is not None:  # a usage error now, whether or not the command connects
             from port_server.address import parse_addr

@@ -120,10 +120,12 @@ def cmd_scan_project(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         output.as_json([c.to_dict() for c in result.claims])
         return EXIT_OK
+    # SOURCE: the key or entry that sets the port (forwardPorts, server.port, a recipe).
     rows = [(f"{c.file}:{c.line}", c.kind, c.service, _port_text(c),
-             c.container_port or "", c.protocol, c.host_ip, c.note) for c in result.claims]
+             c.container_port or "", c.protocol, c.host_ip, c.extra.get("source", ""), c.note)
+            for c in result.claims]
     output.table(("FILE", "KIND", "SERVICE", "HOST PORT", "CONTAINER", "PROTO", "HOST IP",
-                  "NOTE"), rows, empty="no host-bound ports found")
+                  "SOURCE", "NOTE"), rows, empty="no host-bound ports found")
     return EXIT_OK
 
 

@@ -105,7 +105,7 @@ class FileResult(Record):
 
 
 def install(skills_dir: Path, force: bool = False, follow_symlinks: bool = False,
-            below: Path | None = None) -> list[FileResult]:
+            below: Path | None = None, flag: str = "") -> list[FileResult]:
     """Install into ``skills_dir/port-server``; never overwrite an edited file unless ``force``.
 
     Every file is written safely (``safe_write``): a symlink planted at one of the files, or at
@@ -143,13 +143,14 @@ def install(skills_dir: Path, force: bool = False, follow_symlinks: bool = False
         else:
             action = "kept"
         if action in ("created", "updated"):
-            make_dirs(path.parent, guard or path.parent, field="dir")
-            write_file(path, data, below=guard, follow_symlinks=follow_symlinks, field="dir")
+            make_dirs(path.parent, guard or path.parent, field="dir", flag=flag)
+            write_file(path, data, below=guard, follow_symlinks=follow_symlinks, field="dir",
+                       flag=flag)
         written[rel] = new if action != "kept" else recorded.get(rel, "")
         results.append(FileResult(str(path), action))
-    make_dirs(manifest_path.parent, guard or manifest_path.parent, field="dir")
+    make_dirs(manifest_path.parent, guard or manifest_path.parent, field="dir", flag=flag)
     write_file(manifest_path, json.dumps({"version": __version__, "files": written}, indent=2)
-               + "\n", below=guard, follow_symlinks=follow_symlinks, field="dir")
+               + "\n", below=guard, follow_symlinks=follow_symlinks, field="dir", flag=flag)
     return results
 
 
@@ -186,7 +187,7 @@ def cmd_install(args: argparse.Namespace, ctx: Context) -> int:
         below = skills_dir.parent.parent if not (args.global_ or args.dir) else skills_dir
         try:
             results = install(skills_dir, force=args.force, follow_symlinks=args.follow_symlinks,
-                              below=below)
+                              below=below, flag="--dir" if args.dir else "skills folder")
         except OSError as exc:
             raise path_error("--dir" if args.dir else "skills folder", skills_dir, exc) from None
         report.append({"dir": str(skills_dir / SKILL_NAME),

@@ -77,7 +77,8 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
     if args.output:
         from port_server.safe_write import write_file
 
-        write_file(args.output, text, field="output", follow_symlinks=args.follow_symlinks)
+        write_file(args.output, text, field="output", follow_symlinks=args.follow_symlinks,
+                   flag="--output")
         output.emit(f"wrote {args.format} export to {args.output}", stream=sys.stderr)
     else:
         output.raw(text)

@@ -1,8 +1,7 @@
 """POST /v1/prune: release allocations whose recorded worktree is gone (the dashboard's prune).
 
 The server looks at the paths itself, so it sees what its own user may see: a folder it cannot
-read counts as still there. It may release anyone's allocations, so only an admin may ask;
-``portctl prune`` checks in the caller's process and releases the caller's own.
+read counts as still there. ``portctl prune`` checks in the caller's process instead.
 """
 
 from __future__ import annotations
@@ -37,8 +36,7 @@ class PruneOut(BaseModel):
 @router.post("/v1/prune", response_model=PruneOut, responses=ERRORS, tags=["allocations"])
 def prune(request: Request, body: PruneBody | None = None) -> JSONResponse:
     """Release this host's allocations whose worktree no longer exists or is no longer a
-    worktree of its repository (an admin's job, like gc); ``refused`` lists the protected
-    ones, which are never released here."""
+    worktree of its repository; ``refused`` lists those the caller may not release."""
     dry_run = body.dry_run if body is not None else False
     released, refused = service_of(request).prune_worktrees(dry_run=dry_run)
 

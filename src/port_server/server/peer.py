@@ -69,9 +69,9 @@ def accepted_peer(sock: Any, peername: Any, sockname: Any) -> Peer:
     try:
         client = (str(peername[0]), int(peername[1]))
         server = (str(sockname[0]), int(sockname[1]))
-    except (TypeError, ValueError):
+        return Peer("tcp", uid=tcp_peer_uid(client, server))
+    except Exception:  # any surprise in the lookup: unknown, never root
         return Peer("tcp")
-    return Peer("tcp", uid=tcp_peer_uid(client, server))
 
 
 def _proc_hex(ip: str, port: int) -> str:

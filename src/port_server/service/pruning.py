@@ -1,9 +1,8 @@
 """Prune: release the allocations whose recorded worktree is gone (``worktrees.stale``).
 
-The dashboard asks through ``POST /v1/prune``, an admin's job like ``gc`` (the server's own
-user, root, the admin group; ``portctl prune`` is how anyone releases their own); the reaper runs
-it as the system job "worktree-prune" when the config turns it on (``[worktrees] auto_prune =
-true``). Protected allocations are reported as refused, never released. File system checks run outside the write lock;
+The dashboard asks through ``POST /v1/prune`` (as its caller: another user's allocations are
+refused, not released); the reaper runs it as the system job "worktree-prune" when the config
+turns it on (``[worktrees] auto_prune = true``). File system checks run outside the write lock;
 each candidate is re-read inside it and released only if it is unchanged.
 """
 
@@ -13,9 +12,10 @@ from typing import Any
 
 from port_server import worktrees
 from port_server.audit import acting
-from port_server.errors import InvalidInput, PortServerError
+from port_server.errors import InvalidInput, PermissionDenied, PortServerError
 from port_server.models import Actor, Allocation, AllocationFilter, parse_duration
 from port_server.service.core import ServiceCore
+from port_server.store.base import StoreTx
 
 #: Seconds between automatic prunes unless ``[worktrees] prune_interval`` says otherwise.
 AUTO_PRUNE_EVERY = 600.0
@@ -48,9 +48,6 @@ class Pruning(ServiceCore):
                         ) -> tuple[list[tuple[Allocation, str]], list[tuple[Allocation, str]]]:
         """(released, refused): this host's allocations whose worktree is gone, each with the
         reason; ``refused`` are those the caller may not release (the reason says why)."""
-        with acting(actor) as who:
-            self.authz.require_admin(who, "prune every user's allocations of removed worktrees"
-                                          " (`portctl prune` releases your own)")
         with self.store.read() as tx:
             candidates = tx.select(AllocationFilter(host=self.host))
         stale = worktrees.stale(candidates)
@@ -66,15 +63,25 @@ class Pruning(ServiceCore):
                     refused.append((alloc, exc.message))
                     continue
                 released.append((alloc, reason))
+            if refused and not released and not dry_run:
+                # Asked to release, and every gone worktree's port is someone else's: a
+                # refusal (403), as for any other change the caller may not make.
+                raise PermissionDenied(
+                    f"{refused[0][1]} (its worktree is gone; {len(refused)} such port(s), none"
+                    " yours to release)", refused=[a.id for a, _ in refused])
             if dry_run or not released:
                 return released, refused
-            done: list[tuple[Allocation, str]] = []
-            with self.store.write() as wtx:
+
+            def job(wtx: StoreTx) -> list[tuple[Allocation, str]]:
+                done: list[tuple[Allocation, str]] = []
                 for alloc, reason in released:
                     if wtx.get(alloc.id) != alloc:
                         continue  # changed meanwhile (re-made by `up`?): leave it
                     with acting(reason=reason):
                         wtx.delete([alloc.id])
                     done.append((alloc, reason))
+                return done
+
+            done = self._write(job)
         self._forget_hint([a.port for a, _ in done])
         return done, refused
