@@ -382,6 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PortServerError as exc:
         print(f"port-server: {exc.message}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the data dir or a file in it: full disk, read-only, no permission
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"port-server: cannot write{where}: {exc.strerror or exc}; free some space, make"
+              " it writable, or set PORT_SERVER_HOME to another directory", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
 
