@@ -201,3 +201,12 @@ def test_taskfile_dotenv(tmp_path: Path) -> None:
     assert [(c.kind, c.host_port) for c in with_dotenv.claims] == [("env", 8095),
                                                                     ("taskfile", 8095)]
     assert [(c.kind, c.host_port) for c in without.claims] == [("env", 8095)]
+
+
+def test_kubectl_port_forward_binds_its_local_ports(tmp_path: Path) -> None:
+    result = scan(tmp_path, {"justfile": (
+        "forward:\n  kubectl -n dev port-forward svc/api 8096:80 9230 --address 0.0.0.0\n"
+        "pods:\n  kubectl get pods -o wide\n"
+        "random:\n  kubectl port-forward pod/x :80\n")})
+    assert [(c.host_port, c.container_port, c.host_ip) for c in result.claims] == [
+        (8096, 80, "0.0.0.0"), (9230, 9230, "0.0.0.0")]

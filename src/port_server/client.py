@@ -38,6 +38,12 @@ if TYPE_CHECKING:
 
     from port_server.import_plan import ImportReport
 
+#: A 503 with Retry-After is retried this many times, waiting what the server asks but at most
+#: RETRY_WAIT_MAX each and RETRY_BUDGET in all, for requests safe to repeat: reads, and
+#: allocation (idempotent by identity).
+RETRIES = 3
+RETRY_WAIT_MAX = 3.0
+RETRY_BUDGET = 8.0
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
@@ -139,12 +145,33 @@ class RegistryClient:
                                 " is not JSON") from None
 
     def call(self, method: str, path: str, body: Any = None,
-             query: dict[str, str] | None = None) -> tuple[int, Any]:
-        """Like ``request`` but raises the server's error as its exception class."""
-        status, data = self.request(method, path, body, query)
+             query: dict[str, str] | None = None, retry: bool | None = None) -> tuple[int, Any]:
+        """Like ``request`` but raises the server's error as its exception class. A 503 with
+        Retry-After (the store briefly unavailable; nothing was applied) is retried, bounded,
+        when ``retry``: by default for reads (not /healthz, whose answer is the point)."""
+        if retry is None:
+            retry = method == "GET" and path != "/healthz"
+        waited = 0.0
+        for attempt in range(RETRIES + 1):
+            status, data = self.request(method, path, body, query)
+            wait = self._retry_after() if retry and status == 503 else None
+            if wait is None or attempt == RETRIES or waited + wait > RETRY_BUDGET:
+                break
+            import time
+
+            time.sleep(wait)
+            waited += wait
         if status >= 400:
             raise from_json(status, data)
         return status, data
+
+    def _retry_after(self) -> float | None:
+        headers: dict[str, str] = getattr(self.transport, "last_headers", {})
+        try:
+            seconds = float(headers["retry-after"])
+        except (KeyError, ValueError):
+            return None
+        return min(max(seconds, 0.05), RETRY_WAIT_MAX)
 
     # -- typed API -------------------------------------------------------------------------
 
@@ -154,10 +181,12 @@ class RegistryClient:
     def info(self) -> dict[str, Any]:
         return dict(self.call("GET", "/v1/info")[1])
 
-    def proxy(self, action: str = "") -> dict[str, Any]:
-        """The proxy's status; ``action`` "start" or "stop" first does that."""
+    def proxy(self, action: str = "", all_hosts: bool = False) -> dict[str, Any]:
+        """The proxy's status; ``action`` "start" or "stop" first does that (``all_hosts``:
+        start routing other hosts' allocations too)."""
         if action:
-            return dict(self.call("POST", f"/v1/proxy/{quote(action)}")[1])
+            query = {"all_hosts": "true"} if all_hosts else None
+            return dict(self.call("POST", f"/v1/proxy/{quote(action)}", query=query)[1])
         return dict(self.call("GET", "/v1/proxy")[1])
 
     def allocate(self, req: AllocationRequest) -> AllocationResult:
@@ -170,7 +199,8 @@ class RegistryClient:
         if req.http is not None:  # --no-http is False, which the filter above drops
             body["http"] = req.http
         body.pop("expires_at", None)
-        status, data = self.call("POST", "/v1/allocations", body)
+        # Safe to repeat: the same app/instance/service gets the same port, created or not.
+        status, data = self.call("POST", "/v1/allocations", body, retry=True)
         return AllocationResult(Allocation.from_dict(data), created=status == 201)
 
     def list(self, flt: AllocationFilter = AllocationFilter()) -> Allocations:

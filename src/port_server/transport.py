@@ -73,6 +73,8 @@ class SocketTransport:
         self.timeout = timeout
         self._sock: socket.socket | None = None
         self._buf = b""
+        #: The last response's headers (lower-case names): the client reads Retry-After here.
+        self.last_headers: dict[str, str] = {}
 
     @property
     def via(self) -> str:
@@ -187,6 +189,7 @@ class SocketTransport:
             self._buf = b""
         self._sock.sendall(raw)
         status, headers = self._read_head()
+        self.last_headers = headers
         if headers.get("transfer-encoding", "").lower() == "chunked":
             data = self._read_chunked()
         elif "content-length" in headers:

@@ -25,7 +25,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                     " SERVICE_PORT. Literal host ports (\"5432:5432\") move through a generated"
                     " override file (compose.override.yaml, or compose.portctl.yaml listed in"
                     " COMPOSE_FILE); tracked files are never edited. Also writes a per-worktree"
-                    " COMPOSE_PROJECT_NAME when none is set, and the [env] derived values.",
+                    " COMPOSE_PROJECT_NAME when none is set, and the [env] derived values."
+                    " Dev-server files at the top of DIR and in config/ and .devcontainer/"
+                    " (Procfile, vite config, justfile, mise, Taskfile, Tiltfile, puma, Spring,"
+                    " dev containers) count too: a port they read from a .env variable moves"
+                    " the same way, a literal one is registered as written.",
         epilog="The reverse: portctl down DIR; after `git worktree remove`: portctl prune.")
     p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="project directory")
     p.add_argument("--service", action="append", default=[], metavar="NAME",

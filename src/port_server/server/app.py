@@ -108,6 +108,7 @@ def add_hardening(app: FastAPI, settings: Settings) -> None:
 def create_app(service: RegistryService, settings: Settings) -> FastAPI:
     from port_server.server import (
         api,
+        api_health,
         api_portman,
         api_proxy,
         api_prune,
@@ -127,6 +128,7 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
     )
     app.state.service = service
     app.state.settings = settings
+    app.state.readiness = api_health.Readiness(service.raw_store, service.writer)
     app.state.proxy = ProxyManager(service, settings)
 
     @app.exception_handler(PortServerError)
@@ -148,11 +150,15 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        store = service.raw_store
+        if isinstance(exc, store.store_errors):  # a driver error no layer named: still a 503
+            return error_response(store.fault(exc))
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         body = {"error": "internal error", "code": "internal",
                 "message": f"internal error: {type(exc).__name__}; see the server log"}
         return JSONResponse(body, status_code=500)
 
+    app.include_router(api_health.router)
     app.include_router(api.router)
     app.include_router(api_sync.router)
     app.include_router(api_scan.router)

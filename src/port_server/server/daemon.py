@@ -371,7 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
         code: int = module.run(argv[1:])
         return code
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.port is not None and not 0 <= args.port <= 65535:  # 0: any free port
+        parser.error(f"--port: {args.port} is out of range; use a number from 1 to 65535")
     logging.basicConfig(level=(args.log_level or "info").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -379,6 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PortServerError as exc:
         print(f"port-server: {exc.message}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the data dir or a file in it: full disk, read-only, no permission
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"port-server: cannot write{where}: {exc.strerror or exc}; free some space, make"
+              " it writable, or set PORT_SERVER_HOME to another directory", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
 

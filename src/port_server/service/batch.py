@@ -62,7 +62,7 @@ class Batches(ServiceCore):
                 return plan_sync(desired, tx.select(AllocationFilter(host=host)), source)
         with acting(actor) as who:
             job = self.authz.sync(who, source)
-        with acting(job, action="sync"), self.store.write() as tx:
+        def apply(tx: StoreTx) -> Plan:
             plan = plan_sync(desired, tx.select(AllocationFilter(host=host)), source)
             now = self.clock()
             tx.delete([it.alloc_id for it in plan if it.alloc_id is not None and (
@@ -75,6 +75,10 @@ class Batches(ServiceCore):
                 if it.request is not None and (it.action == "add" or it.moves):
                     alloc = self._insert(tx, it.request, it.request.port or 0, host=host)
                     plan[i] = replace(it, alloc_id=alloc.id)
+            return plan
+
+        with acting(job, action="sync"):
+            plan = self._write(apply)
         self._forget_hint([it.old_port or it.port for it in plan
                            if it.action == "remove" or it.moves])
         return plan
@@ -90,7 +94,7 @@ class Batches(ServiceCore):
         only over holders the caller may change: others' allocations stay conflicts (403).
         """
         checked = [self._validate_entry(i, e) for i, e in enumerate(entries)]
-        with acting(actor, action="import") as who, self.store.write() as tx:
+        def apply(tx: StoreTx) -> tuple[ImportReport, dict[int, Allocation]]:
             for index, entry in enumerate(checked):
                 if entry.owner:
                     self.authz.name_owner(entry.owner, who, f"allocations[{index}].owner")
@@ -103,7 +107,7 @@ class Batches(ServiceCore):
                 report = ImportReport(False, dry_run, force, plan.added, plan.matched,
                                       plan.conflicts)
                 if dry_run:
-                    return report
+                    return report, {}
                 raise ImportConflict(
                     f"{len(plan.conflicts)} conflict(s) with the registry; nothing was changed."
                     f" First: {plan.conflicts[0].reason}. Re-run with --force to let the file"
@@ -120,9 +124,13 @@ class Batches(ServiceCore):
                     to_insert.append(conflict.entry)
             tx.delete(sorted(replaced))
             added = [self._insert_entry(tx, entry, now) for entry in to_insert]
+            return ImportReport(True, False, force, added, plan.matched, plan.conflicts,
+                                list(replaced.values())), replaced
+
+        with acting(actor, action="import") as who:
+            report, replaced = self._write(apply)
         self._forget_hint([a.port for a in replaced.values()])
-        return ImportReport(True, False, force, added, plan.matched, plan.conflicts,
-                            list(replaced.values()))
+        return report
 
     def _refuse_foreign(self, plan: ImportPlan, who: Actor) -> None:
         """``force`` lets the file win only over holders ``who`` may change; any other

@@ -15,6 +15,7 @@ from port_server.errors import InvalidInput
 from port_server.models import METADATA_FIELDS, Actor, Allocation, AllocationFilter
 from port_server.service.core import Allocations, ServiceCore
 from port_server.service.validation import check_path, check_pid, check_port, check_text
+from port_server.store.base import StoreTx
 from port_server.type_inference import AUTO, infer_type
 
 #: What ``update`` may change.
@@ -24,11 +25,15 @@ UPDATABLE = frozenset({*METADATA_FIELDS, "protected", "pid", "command", "http", 
 class Changes(ServiceCore):
     def release_id(self, alloc_id: int, force: bool = False,
                    actor: Actor | str | None = None) -> Allocation:
-        with acting(actor) as who, self.store.write() as tx:
+        def job(tx: StoreTx) -> Allocation:
             alloc = self._require(tx, alloc_id)
             self._refuse_other_host(alloc.host, f"allocation {alloc_id}", force)
             self.authorize(alloc, who, "release", force)
             tx.delete([alloc_id])
+            return alloc
+
+        with acting(actor) as who:
+            alloc = self._write(job)
         if alloc.host == self.host:
             self._forget_hint([alloc.port])
         return alloc
@@ -45,11 +50,15 @@ class Changes(ServiceCore):
             flt = replace(flt, host=self.host)
         what = "every host's allocations" if flt.host == "*" else "the allocations"
         self._refuse_other_host(str(flt.host), what, force)
-        with acting(actor) as who, self.store.write() as tx:
+        def job(tx: StoreTx) -> Allocations:
             victims = tx.select(flt)
             for alloc in victims:  # all or nothing: one refusal releases none
                 self.authorize(alloc, who, "release", force)
             tx.delete([a.id for a in victims])
+            return victims
+
+        with acting(actor) as who:
+            victims = self._write(job)
         self._forget_hint([a.port for a in victims if a.host == self.host])
         return victims
 
@@ -65,7 +74,7 @@ class Changes(ServiceCore):
                                     if changes["pid"] is not None else None)
         if changes.get("type"):
             self.settings.pool(str(changes["type"]))
-        with acting(actor) as who, self.store.write() as tx:
+        def job(tx: StoreTx) -> Allocation:
             current = self._require(tx, alloc_id)
             self._refuse_other_host(current.host, f"allocation {alloc_id}", force)
             # Recording which process uses the port (portctl run) is not a change of the
@@ -79,6 +88,9 @@ class Changes(ServiceCore):
             if changes.get("http") and not current.http:
                 self._check_name(tx, replace(current, http=True))
             return tx.update(alloc_id, {**changes, "updated_at": self.clock()})
+
+        with acting(actor) as who:
+            return self._write(job)
 
     @staticmethod
     def _checked_changes(changes: dict[str, Any]) -> dict[str, Any]:

@@ -7,10 +7,11 @@ policy and the hint cache. The jobs (``reads``, ``allocation``, ``changes``, ``b
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from port_server import allocator
 from port_server import probe as os_probe
@@ -29,9 +30,12 @@ from port_server.models import (
 from port_server.service.authorization import Authorization
 from port_server.service.hints import HintCache
 from port_server.service.validation import validate_request
+from port_server.service.writer import MAX_BATCH, Writer
 from port_server.settings import Settings
 from port_server.store.base import DuplicateKey, Store, StoreTx
 from port_server.type_inference import rules_from_config
+
+T = TypeVar("T")
 
 # Aliases: the service has a method named `list`, which shadows the builtin in its classes.
 Allocations = list[Allocation]
@@ -78,8 +82,20 @@ class ServiceCore:
         self.type_rules = rules_from_config(settings.extra)
         #: The one authorization point: every mutation asks it before writing.
         self.authz = Authorization(settings.security)
+        #: Every change goes through it: one thread, group commits. A batch that fails to
+        #: commit may have moved hints past ports it did not take: start them afresh.
+        batch = int(os.environ.get("PORT_SERVER_WRITE_BATCH") or MAX_BATCH)
+        self.writer = Writer(self.store, max_batch=max(1, batch), on_abort=self.hints.reset)
+
+    def _write(self, fn: Callable[[StoreTx], T]) -> T:
+        """Run ``fn`` in the writer's next group commit and wait until it is durable (from a
+        worker thread; the event loop awaits ``writer.submit`` instead). The caller's context
+        (actor, audit action) goes with it."""
+        return self.writer.call(fn)
 
     def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after each commit that changed allocations: once per group
+        commit, on the writer thread, before its requests are answered (keep it quick)."""
         self.listeners.append(listener)
 
     def _committed(self) -> None:

@@ -15,6 +15,7 @@ from port_server.audit import acting
 from port_server.errors import InvalidInput, PermissionDenied, PortServerError
 from port_server.models import Actor, Allocation, AllocationFilter, parse_duration
 from port_server.service.core import ServiceCore
+from port_server.store.base import StoreTx
 
 #: Seconds between automatic prunes unless ``[worktrees] prune_interval`` says otherwise.
 AUTO_PRUNE_EVERY = 600.0
@@ -70,13 +71,17 @@ class Pruning(ServiceCore):
                     " yours to release)", refused=[a.id for a, _ in refused])
             if dry_run or not released:
                 return released, refused
-            done: list[tuple[Allocation, str]] = []
-            with self.store.write() as wtx:
+
+            def job(wtx: StoreTx) -> list[tuple[Allocation, str]]:
+                done: list[tuple[Allocation, str]] = []
                 for alloc, reason in released:
                     if wtx.get(alloc.id) != alloc:
                         continue  # changed meanwhile (re-made by `up`?): leave it
                     with acting(reason=reason):
                         wtx.delete([alloc.id])
                     done.append((alloc, reason))
+                return done
+
+            done = self._write(job)
         self._forget_hint([a.port for a, _ in done])
         return done, refused

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from port_server.errors import StoreUnavailable
 from port_server.models import (
     Allocation,
     AllocationFilter,
@@ -83,6 +84,11 @@ class StoreTx(Protocol):
         serialized whole)."""
         ...
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested unit inside the write transaction: an exception rolls back its changes
+        only (group commit puts each request in one)."""
+        ...
+
     def get(self, alloc_id: int) -> Allocation | None: ...
 
     def find_key(self, host: str, app: str, instance: str, service: str) -> Allocation | None: ...
@@ -135,6 +141,9 @@ class StoreTx(Protocol):
 class Store(Protocol):
     """A registry database. ``write()`` transactions are serialized across threads and processes."""
 
+    #: Exceptions the backend's driver raises; the writer turns them into ``fault(exc)``.
+    store_errors: tuple[type[BaseException], ...]
+
     def write(self) -> AbstractContextManager[StoreTx]: ...
 
     def read(self) -> AbstractContextManager[StoreTx]: ...
@@ -142,7 +151,11 @@ class Store(Protocol):
     def applied_migrations(self) -> list[str]: ...
 
     def check(self) -> None:
-        """Raise StoreUnavailable when the database cannot answer."""
+        """Raise StoreUnavailable (naming the cause) unless the database is writable and intact."""
+        ...
+
+    def fault(self, exc: BaseException) -> StoreUnavailable:
+        """A driver or OS error as a 503 that names its cause in one line."""
         ...
 
     def close(self) -> None: ...
