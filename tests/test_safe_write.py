@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ServerProc
+from conftest import ServerProc, require_root
 from port_server.errors import InvalidInput
 from port_server.safe_write import make_dirs, umask, write_file
 
@@ -53,8 +53,7 @@ def test_existing_mode_is_kept(tmp_path: Path) -> None:
 
 
 def test_owner_is_kept_when_root_rewrites_a_users_file(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("missing root: run the tests as root to rewrite another user's file")
+    require_root("rewrite another user's file")
     path = tmp_path / "theirs"
     path.write_text("x")
     os.chown(path, 65534, 65534)
