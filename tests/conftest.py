@@ -37,6 +37,8 @@ from port_server.store.sqlite import SQLiteStore
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
+#: Fixture modules beside this file: ``proxied`` and ``backend`` for the proxy tests.
+pytest_plugins = ["proxy_helpers"]
 STRICT_VAR = "PORT_SERVER_TEST_STRICT"
 #: Every skip for something missing starts with this, so the end-of-run summary can find them.
 MISSING = "missing "

@@ -193,7 +193,7 @@ def test_report_round_trips_through_json() -> None:
     again = ScanReport.from_dict(report.to_dict())
     assert again.rows[0].listeners[0].cmdline == "x y"
     assert again.rows[0].allocations[0].pid == 3
-    assert again.counts() == {"ok": 1, "down": 0, "unregistered": 0, "conflict": 0}
+    assert again.counts() == {"ok": 1, "down": 0, "unregistered": 0, "conflict": 0, "orphan": 0}
     brief = ScanReport(tuple(rows)).to_dict()
     assert "cmdline" not in brief["rows"][0]["listeners"][0]
 

@@ -181,10 +181,12 @@ class RegistryClient:
     def info(self) -> dict[str, Any]:
         return dict(self.call("GET", "/v1/info")[1])
 
-    def proxy(self, action: str = "") -> dict[str, Any]:
-        """The proxy's status; ``action`` "start" or "stop" first does that."""
+    def proxy(self, action: str = "", all_hosts: bool = False) -> dict[str, Any]:
+        """The proxy's status; ``action`` "start" or "stop" first does that (``all_hosts``:
+        start routing other hosts' allocations too)."""
         if action:
-            return dict(self.call("POST", f"/v1/proxy/{quote(action)}")[1])
+            query = {"all_hosts": "true"} if all_hosts else None
+            return dict(self.call("POST", f"/v1/proxy/{quote(action)}", query=query)[1])
         return dict(self.call("GET", "/v1/proxy")[1])
 
     def allocate(self, req: AllocationRequest) -> AllocationResult:

@@ -45,7 +45,8 @@ def cmd_proxy(args: argparse.Namespace, ctx: Context) -> int:
 
         raise InvalidInput("--write and --file go with `portctl proxy hosts`", field="file")
     if action in ("start", "stop", "status"):
-        data = ctx.client.proxy("" if action == "status" else action)
+        data = ctx.client.proxy("" if action == "status" else action,
+                                all_hosts=action == "start" and args.all_hosts)
         if args.json:
             output.as_json(data)
         else:
@@ -184,6 +185,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("action", nargs="?", choices=("start", "stop", "status", "ca", "trust",
                                                  "hosts"), help="what to do (default status)")
     p.add_argument("--json", action="store_true", help="machine-readable status")
+    p.add_argument("--all-hosts", action="store_true",
+                   help="start: also route other hosts' allocations of a shared registry, at"
+                        " SERVICE.INSTANCE.APP.HOST.localhost")
     p.add_argument("--write", action="store_true",
                    help="hosts: keep the names in a marked block of --file (needs root)")
     p.add_argument("--file", default=HOSTS_FILE, help="hosts: the file (default /etc/hosts)")

@@ -5,7 +5,9 @@ Starting and stopping wait on Caddy (up to seconds), so they run in the thread p
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -35,9 +37,11 @@ def require_admin(request: Request, what: str) -> None:
 
 
 @router.post("/v1/proxy/start")
-async def proxy_start(request: Request) -> JSONResponse:
+async def proxy_start(request: Request, all_hosts: Annotated[bool | None, Query(
+        description="also route other hosts' allocations (a shared registry)")] = None,
+                      ) -> JSONResponse:
     require_admin(request, "start the proxy")
-    return JSONResponse(await run_in_threadpool(proxy_of(request).start))
+    return JSONResponse(await run_in_threadpool(proxy_of(request).start, all_hosts))
 
 
 @router.post("/v1/proxy/stop")
