@@ -235,3 +235,33 @@ def test_a_crashed_caddy_is_started_again(proxied: ServerProc, backend: int) -> 
         assert time.monotonic() - since < 8, "Caddy was not started again"
         time.sleep(0.1)
     wait_for(proxied, "web.dev.shop.localhost", 200)  # and its routes pushed again
+
+
+def test_start_errors_name_the_cause_and_the_fix(tmp_path: Path) -> None:
+    """No Caddy, or its port taken: one clear line and a non-zero exit; the proxy stays off."""
+    srv = make_server(tmp_path / "a", config='[proxy]\ncaddy = "/nonexistent/caddy"\n').start()
+    try:
+        r = srv.portctl("proxy", "start")
+        assert r.returncode == 1
+        assert r.stderr.startswith("error: the proxy needs Caddy, which is not installed;")
+        assert "pip install 'port-server[proxy]'" in r.stderr
+        assert status(srv)["enabled"] is False
+    finally:
+        srv.stop()
+    require_tool("caddy", CADDY_HOW, paths=[str(BIN / "caddy")])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        srv = make_server(tmp_path / "b", config=f"[proxy]\nhttps_port = {port}\n"
+                                                 f"http_port = {free_port()}\n").start()
+        try:
+            r = srv.portctl("proxy", "start")
+            assert r.returncode == 1
+            assert f"error: Caddy cannot listen on port {port}" in r.stderr
+            assert "[proxy] https_port" in r.stderr
+            data = status(srv)
+            assert data["enabled"] is False and data["running"] is False
+        finally:
+            srv.stop()
+            stop_leftover_caddy(srv)

@@ -173,7 +173,8 @@ class ProxyManager:
             try:
                 self.push()
             except UpstreamError:
-                self._terminate()
+                if not self.conf.admin:  # never stop a Caddy someone else runs
+                    self._terminate()
                 self._save_state(enabled=False)
                 raise
             if self._thread is None or not self._thread.is_alive():
@@ -331,8 +332,14 @@ class ProxyManager:
             try:
                 self.admin.load(config)
             except UpstreamError as exc:
-                self.last_error = str(exc)
-                raise
+                if "address already in use" in exc.message:
+                    exc = UpstreamError(
+                        f"Caddy cannot listen on port {self.conf.https_port} or"
+                        f" {self.conf.http_port}: another program uses it; choose free ports"
+                        " with [proxy] https_port and http_port in config.toml"
+                        f" ({exc.message})")
+                self.last_error = exc.message
+                raise exc from None
             self._pushed = config
             self.last_error = ""
             self.last_push = time.time()
