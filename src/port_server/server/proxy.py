@@ -27,13 +27,13 @@ from typing import Any
 from port_server.errors import FeatureUnavailable, UpstreamError
 from port_server.integrations import caddy_routes, proxy_names
 from port_server.integrations.caddy_admin import INSTALL_HINT, CaddyAdmin, find_caddy
+from port_server.leases import process_alive
 from port_server.models import Allocation, AllocationFilter
 from port_server.records import to_plain
 from port_server.server.proxy_os import (
     free_loopback_port,
     ipv6_loopback,
     main_worktree_checker,
-    pid_alive,
 )
 from port_server.service import RegistryService
 from port_server.settings import Settings
@@ -241,11 +241,11 @@ class ProxyManager:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        elif isinstance(pid, int) and pid_alive(pid):
+        elif isinstance(pid, int) and process_alive(pid, None):
             deadline = time.monotonic() + 5
-            while pid_alive(pid) and time.monotonic() < deadline:
+            while process_alive(pid, None) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if pid_alive(pid):
+            if process_alive(pid, None):
                 os.kill(pid, signal.SIGKILL)
 
     # -- pushing -----------------------------------------------------------------------

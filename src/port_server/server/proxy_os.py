@@ -1,5 +1,6 @@
-"""What the proxy manager asks of the machine: loopback addresses, free ports, processes and
-worktree folders. Small, and apart so that ``proxy.py`` stays about Caddy."""
+"""What the proxy manager asks of the machine: loopback addresses, free ports and worktree
+folders (whether a process runs: ``leases.process_alive``). Apart, so that ``proxy.py`` stays
+about Caddy."""
 
 from __future__ import annotations
 
@@ -25,16 +26,6 @@ def free_loopback_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def main_worktree_checker() -> Callable[[Allocation], bool]:
