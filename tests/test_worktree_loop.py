@@ -148,8 +148,27 @@ def test_a_project_override_stays_and_compose_file_lists_ours(srv: ServerProc,
     # A second up rewrites its own file; a foreign file of that name is never overwritten.
     assert srv.portctl("up", cwd=wt).returncode == 0
     (wt / "compose.portctl.yaml").write_text("services: {}\n")
+    before = allocations(srv, app="blog")
+    srv.portctl("down", cwd=wt)
     r = srv.portctl("up", cwd=wt)
     assert r.returncode == 2 and "was not written by portctl" in r.stderr
+    assert allocations(srv, app="blog") == []  # refused before anything changed
+    assert (wt / "compose.portctl.yaml").read_text() == "services: {}\n"
+    assert before
+
+
+def test_a_literal_port_no_override_can_reach_is_a_conflict(srv: ServerProc,
+                                                              tmp_path: Path) -> None:
+    (pg,) = distinct_free_ports(1)
+    compose = f"services:\n  db:\n    image: x\n    ports: ['${{BIND:-127.0.0.1}}:{pg}:5432']\n"
+    repo = make_repo(tmp_path, "bar", {"compose.yaml": compose})
+    wt = add_worktree(repo, tmp_path / "bar-two", "two")
+    assert up(srv, repo)["db"]["port"] == pg
+    r = srv.portctl("up", "--json", cwd=wt)
+    assert r.returncode == 1
+    (outcome,) = json.loads(r.stdout)
+    assert outcome["status"] == "conflict" and outcome["variable"] == ""
+    assert not (wt / "compose.override.yaml").exists()
 
 
 def test_down_then_prune_after_git_worktree_remove(srv: ServerProc, tmp_path: Path) -> None:

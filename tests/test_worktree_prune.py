@@ -142,6 +142,8 @@ def test_orphans_of_a_removed_worktree_are_stopped_only_with_kill(srv: ServerPro
         report = json.loads(srv.portctl("scan", "--json", "--state", "orphan").stdout)
         assert {r["port"] for r in report["rows"]} == {web, hold}
         assert all("is gone" in r["reason"] for r in report["rows"])
+        text = srv.portctl("scan", "--state", "orphan").stdout
+        assert f"orphan on {web}/tcp: " in text and "prune --orphans --kill" in text
         # Without --kill nothing is stopped (and a dry run releases nothing either).
         r = srv.portctl("prune", "--orphans", "--dry-run", "--json")
         planned = json.loads(r.stdout)

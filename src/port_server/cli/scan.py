@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                     " registry, one row per port and protocol: ok (registered, listening), down"
                     " (registered, nothing listens), unregistered (listening, not registered),"
                     " conflict (the listener is not the recorded pid/command, or the port is"
-                    " registered twice in a colliding way). Exit 1 when a conflict is shown.")
+                    " registered twice in a colliding way), orphan (still listening, but the"
+                    " holder's process has exited or its worktree is gone). Exit 1 when a"
+                    " conflict is shown.")
     add_scan_args(p)
     p.set_defaults(func=cmd_scan)
 
@@ -135,6 +137,9 @@ def render_scan(report: ScanReport) -> int:
     for row in report.rows:
         if row.state == "conflict":
             output.emit(f"conflict on {row.port}/{row.protocol}: {row.reason}")
+        elif row.state == "orphan":
+            output.emit(f"orphan on {row.port}/{row.protocol}: {row.reason} (`portctl prune"
+                        " --orphans --kill` stops it)")
     output.emit(summary(report))
     if report.hidden:
         output.warn(HIDDEN_HINT)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from port_server.client import RegistryClient
+    from port_server.exporters.compose_override import Override
     from port_server.exporters.env_file import EnvUpdate
     from port_server.models import Allocation, PortClaim
     from port_server.workflows.compose_files import Layout
@@ -141,11 +142,20 @@ def up(client: RegistryClient, folder: Path, app: str, instance: str, only: list
     if only:
         claims = [c for c in claims if c.service in only]
     path = worktree_root(folder)
+    env_path = env_path if env_path is not None else folder / ".env"
+    dotenv = _read_env(env_path)
+    where = _override_layout(folder, dotenv, warnings)
+    override = _plan_override(where, all_claims) if where is not None else None
+    if where is not None and override is not None:  # refused before anything changes
+        _check_target(where.target, follow_symlinks)
+    movable = set(override.variables) if override is not None else set()
     mine = {a.service: a for a in client.list(allocation_filter(app, instance))}
     outcomes: list[dict[str, Any]] = []
     values: dict[str, int | str] = {}
     for name, claim in named(claims):
         var = port_variable(name, claim)
+        if var and not claim.extra.get("host_var") and var not in movable:
+            var = ""  # a literal port the override cannot reach (its entry uses a variable)
         if var and var in values:
             continue
         outcome = _up_one(client, app, instance, name, claim, mine.get(name), var, path)
@@ -153,13 +163,10 @@ def up(client: RegistryClient, folder: Path, app: str, instance: str, only: list
         if var and outcome["port"]:
             ip = claim.extra.get("host_var_ip")
             values[var] = f"{ip}:{outcome['port']}" if ip else int(outcome["port"])
-    env_path = env_path if env_path is not None else folder / ".env"
     created = [] if env_path.exists() or env_path.parent != folder else [env_path.name]
     result = UpResult(outcomes, env_path, values, warnings=warnings)
-    dotenv = _read_env(env_path)
-    where = _override_layout(folder, dotenv, warnings)
     if where is not None:  # a compose project: its override and project name
-        result.override = _write_override(where, all_claims, values, follow_symlinks)
+        result.override = _write_override(where, override, values, follow_symlinks)
         values.update(_compose_settings(dotenv, app, instance, warnings))
     values.update(_derived(client, folder, app, instance, table, warnings))
     if result.override is not None:
@@ -199,19 +206,13 @@ def _override_layout(folder: Path, dotenv: dict[str, str],
     return found
 
 
-def _write_override(where: Layout, claims: list[PortClaim], values: dict[str, int | str],
-                    follow_symlinks: bool = False) -> Path | None:
-    """Write (or refresh) the generated override for the literal ports; its path, or None."""
-    from port_server.exporters.compose_override import HEADER, compose_override
-    from port_server.safe_write import writable_target, write_file
-    from port_server.workflows.compose_files import EMPTY, generated
+def _plan_override(where: Layout, claims: list[PortClaim]) -> Override | None:
+    """The override for the project's literal compose ports (None when there are none)."""
+    from port_server.exporters.compose_override import compose_override
 
     names = {(c.service, c.host_port, c.protocol or "tcp"): port_variable(n, c)
              for n, c in named(claims) if not c.extra.get("host_var") and c.kind == "compose"}
-    if not names:  # nothing literal (any more): an earlier override must not pin old ports
-        if where.target.is_file() and generated(where.target):
-            write_file(where.target, HEADER + EMPTY, field="dir",
-                       follow_symlinks=follow_symlinks)
+    if not names:
         return None
     texts = [f.read_text(encoding="utf-8", errors="replace") for f in where.files if f.is_file()]
 
@@ -220,17 +221,37 @@ def _write_override(where: Layout, claims: list[PortClaim], values: dict[str, in
         return names.get((service, port, protocol)) \
             or port_variable(service, _literal(service, port, protocol))
 
-    override = compose_override(texts, name)
-    if override is None:
+    return compose_override(texts, name)
+
+
+def _write_override(where: Layout, override: Override | None, values: dict[str, int | str],
+                    follow_symlinks: bool = False) -> Path | None:
+    """Write (or refresh) the generated override; its path, or None when none is needed."""
+    from port_server.exporters.compose_override import HEADER
+    from port_server.safe_write import write_file
+    from port_server.workflows.compose_files import EMPTY, generated
+
+    if override is None:  # nothing literal (any more): an earlier override must not pin ports
+        if where.target.is_file() and generated(where.target):
+            write_file(where.target, HEADER + EMPTY, field="dir",
+                       follow_symlinks=follow_symlinks)
         return None
-    writable_target(where.target, follow_symlinks, field="dir")  # a planted link: refused
-    if where.target.exists() and not generated(where.target):
-        raise InvalidInput(f"{where.target} exists and was not written by portctl; move it"
-                           " or list it in COMPOSE_FILE", field="dir")
+    _check_target(where.target, follow_symlinks)
     write_file(where.target, override.text, field="dir", follow_symlinks=follow_symlinks)
     if where.compose_file:
         values["COMPOSE_FILE"] = where.compose_file
     return where.target
+
+
+def _check_target(target: Path, follow_symlinks: bool) -> None:
+    """The override may go to ``target``: no planted link, no file of the project's own."""
+    from port_server.safe_write import writable_target
+    from port_server.workflows.compose_files import generated
+
+    writable_target(target, follow_symlinks, field="dir")
+    if target.exists() and not generated(target):
+        raise InvalidInput(f"{target} exists and was not written by portctl; move it or list"
+                           " it in COMPOSE_FILE", field="dir")
 
 
 def _literal(service: str, port: int, protocol: str) -> PortClaim:
