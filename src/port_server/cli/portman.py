@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from port_server.cli import Context
+    from port_server.client import RegistryClient
 
 PORTMAN_APP = "portman"
 PORTMAN_INSTANCE = "default"
@@ -214,8 +215,8 @@ def cmd_external(args: argparse.Namespace, ctx: Context) -> int:
     return int(func(list(args.rest), ctx) or 0)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_parser(build_parser(), argv)
+def main(argv: Sequence[str] | None = None, client: RegistryClient | None = None) -> int:
+    return run_parser(build_parser(), argv, client)
 
 
 if __name__ == "__main__":
