@@ -180,6 +180,7 @@ def parse_port_range(text: str | None) -> tuple[int, int] | None:
         lo, hi = int(lo_text), int(hi_text if sep else lo_text)
     except ValueError:
         lo = hi = 0
+    lo, hi = min(lo, hi), max(lo, hi)  # 3999-3000 is the same range
     if not 1 <= lo <= hi <= 65535:
         raise InvalidInput(f"port_range: {text!r} is not a range; use LO-HI with 1 <= LO <= HI"
                            " <= 65535, e.g. 3000-3999", field="port_range")
