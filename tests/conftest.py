@@ -334,15 +334,37 @@ class InProcess:
         return self.portctl(*args, prog="portman", **kw)
 
 
+def as_local_user(app: Any) -> Any:
+    """The app, with every request arriving as this process's user over the Unix socket (what
+    the daemon records when it accepts a connection), so ownership works as with a real CLI."""
+    from port_server.server.peer import PEER_EXTENSION, Peer
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("extensions", {})[PEER_EXTENSION] = Peer(
+                "unix", uid=os.getuid(), pid=os.getpid())
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 @pytest.fixture
-def inproc(tmp_path: Path, api: Any, service: RegistryService,
-           monkeypatch: pytest.MonkeyPatch) -> InProcess:
-    """The CLI in process over ``api`` (isolated HOME and data dir, like ``server``)."""
+def inproc(tmp_path: Path, service: RegistryService, settings: Settings,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcess]:
+    """portctl/portman in process over ``create_app`` (isolated HOME and data dir, like
+    ``server``). Override ``settings`` in a test module to configure the server."""
+    from starlette.testclient import TestClient
+
+    from port_server.server.app import create_app
+
     for name in list(os.environ):
         if name.startswith(("PORT_SERVER", "PORT_REGISTRY", "XDG_")):
             monkeypatch.delenv(name)
     for name, value in isolated_env(tmp_path).items():
         if name != "PATH":
             monkeypatch.setenv(name, value)
-    client = RegistryClient("127.0.0.1:1", transport=AppTransport(api))
-    return InProcess(tmp_path, client, service, monkeypatch)
+    app = create_app(service, settings)
+    with TestClient(as_local_user(app), base_url="http://127.0.0.1",
+                    raise_server_exceptions=False) as test_client:
+        client = RegistryClient("127.0.0.1:1", transport=AppTransport(test_client))
+        yield InProcess(tmp_path, client, service, monkeypatch)

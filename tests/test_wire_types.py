@@ -81,8 +81,8 @@ def test_openapi_documents_exactly_the_allocation_and_the_error_codes(api: Any) 
 
 def test_every_shape_of_an_allocation_derives_from_the_one_table() -> None:
     assert list(fields.ALLOCATION_FIELDS) == list(Allocation._fields)
-    assert ALLOCATION_COLUMNS == tuple(n for n in Allocation._fields if n != "proxy_url")
-    assert CSV_COLUMNS == tuple(Allocation._fields)
+    assert tuple(n for n in Allocation._fields if n != "proxy_url") == ALLOCATION_COLUMNS
+    assert tuple(Allocation._fields) == CSV_COLUMNS
     for name, spec in fields.ALLOCATION_FIELDS.items():
         assert spec.kind in {"id", "pid", "port", "name", "protocol", "pool", "text", "bool",
                              "float", "time"}, name

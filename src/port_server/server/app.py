@@ -64,11 +64,13 @@ def validation_message(exc: RequestValidationError) -> InvalidInput:
     if not errors:
         return InvalidInput("invalid request")
     first = errors[0]
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    loc = [p for p in first.get("loc", ()) if p not in ("body", "query", "path")]
     kind = first.get("type", "")
     if kind == "json_invalid":
         return InvalidInput("invalid JSON: the request body could not be parsed", field="body")
-    field = ".".join(loc) or "body"
+    # allocations[0].port, as the service names a batch entry's fields
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    field = field or "body"
     if kind == "missing":
         return InvalidInput(f"{field}: field required", field=field)
     if kind == "model_attributes_type" or (field == "body" and "dict" in kind):
