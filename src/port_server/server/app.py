@@ -77,7 +77,9 @@ def validation_message(exc: RequestValidationError) -> InvalidInput:
         return InvalidInput("body: must be a JSON object", field="body")
     msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if kind == "string_pattern_mismatch":
-        msg = ("must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        from port_server.server.schemas import pattern_hint
+
+        msg = pattern_hint(str((first.get("ctx") or {}).get("pattern", "")), first.get("input"))
     return InvalidInput(f"{field}: {msg}", field=field)
 
 

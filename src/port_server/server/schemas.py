@@ -43,6 +43,21 @@ SCAN_STATES_PATTERN = f"^$|^{_STATE}(?:,{_STATE})*$"
 PORT_RANGE_PATTERN = f"^$|^{PORT_TEXT}(?:-{PORT_TEXT})?$"
 
 
+def pattern_hint(pattern: str, value: Any) -> str:
+    """What a value refused by ``pattern`` should look like, for the one-line error."""
+    if pattern == NAME_PATTERN or pattern.endswith(NAME_PATTERN):
+        return "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    if pattern == PORT_RANGE_PATTERN:
+        return f"{value!r} is not a range; use LO-HI with ports from 1 to 65535, e.g. 3000-3999"
+    if pattern == SCAN_STATES_PATTERN:
+        return f"{value!r}: use ok, down, unregistered, conflict (comma-separated)"
+    if pattern == TEXT_PATTERN:
+        return "must have no control characters (tab is allowed)"
+    if pattern == DURATION_PATTERN:
+        return f"{value!r} is not a duration; use e.g. 90s, 15m, 2h, 7d"
+    return f"{value!r} is not one of the accepted values"
+
+
 def whole_number(value: Any) -> Any:
     """JSON integers only: ``true`` and ``"4001"`` are refused, ``4001.0`` is 4001."""
     if isinstance(value, bool) or not isinstance(value, int | float):
