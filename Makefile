@@ -1,22 +1,35 @@
 # port-server: `make run` starts the server, `make test` runs the whole suite.
-PYTHON ?= python3
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
-EXTRAS ?= dev,all
+# Both live in .venv: `make run` installs the runtime set (the package and its runtime
+# dependencies, plus RUN_EXTRAS), `make test` the dev set (test and lint tools, every extra).
+PYTHON     ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed
+RUN_STAMP  := $(VENV)/.installed-run
+EXTRAS     ?= dev,all
+RUN_EXTRAS ?=
 
 .PHONY: run test build lint bench install-skill clean venv
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+# The dev set: what `make test`, `make lint` and `make bench` need.
+$(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	$(PY) -m compileall -q src >/dev/null  # byte-compile even under PYTHONDONTWRITEBYTECODE
 	touch $(STAMP)
 
-run: $(STAMP)
+# The runtime set: what `pipx install .` gives (RUN_EXTRAS=all adds PostgreSQL, MCP, metrics).
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.$(if $(RUN_EXTRAS),[$(RUN_EXTRAS)],)'
+	$(PY) -m compileall -q src >/dev/null
+	touch $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(VENV)/bin/port-server
 
 test: $(STAMP)

@@ -1,7 +1,7 @@
-"""Issue 8's costs: the kernel caller lookup per mutation, and allocate over TCP vs the Unix socket.
+"""The security checks' costs: the caller lookup per connection, allocate over TCP vs Unix socket.
 
-The TCP lookup reads /proc/net/tcp, so it grows with the number of open sockets on the machine;
-the Unix socket's SO_PEERCRED is read once per connection.
+The TCP lookup asks the kernel for the client's socket over netlink (sock_diag, an exact lookup)
+once per connection, when it is accepted; the Unix socket's SO_PEERCRED likewise.
 """
 
 from __future__ import annotations
@@ -47,13 +47,21 @@ def allocate_ms(client: RegistryClient, tag: str) -> float:
         app=f"bench{tag}", instance="i", service=f"s{next(counter)}")), 200)
 
 
+def fresh_health(addr: str) -> None:
+    """One request on a connection of its own: the accept-time identity lookup included."""
+    with RegistryClient(addr) as client:
+        client.health()
+
+
 def main() -> None:
     rows: list[tuple[object, ...]] = [
-        (f"/proc/net/tcp uid lookup, {n} other connections", f"{lookup_ms(n):.3f}")
+        (f"TCP peer uid lookup (sock_diag), {n} other connections", f"{lookup_ms(n):.3f}")
         for n in (0, 500)]
     with running_server() as (addr, env):
         with RegistryClient(addr) as tcp:
             rows.append(("allocate over loopback TCP (kept-alive)", f"{allocate_ms(tcp, 't'):.2f}"))
+        rows.append(("new TCP connection + GET /healthz (uid read at accept)",
+                     f"{median_ms(lambda: fresh_health(addr), 100):.2f}"))
         sock = str(Path(env["PORT_SERVER_HOME"]) / "port-server.sock")
         if "XDG_RUNTIME_DIR" in os.environ:
             sock = str(Path(os.environ["XDG_RUNTIME_DIR"]) / "port-server.sock")

@@ -37,6 +37,8 @@ from port_server.store.sqlite import SQLiteStore
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
+#: Fixture modules beside this file: ``proxied`` and ``backend`` for the proxy tests.
+pytest_plugins = ["proxy_helpers"]
 STRICT_VAR = "PORT_SERVER_TEST_STRICT"
 #: Every skip for something missing starts with this, so the end-of-run summary can find them.
 MISSING = "missing "
@@ -96,6 +98,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for reason, n in sorted(counts.items()):
             terminalreporter.write_line(f"{n:4d} test(s) {reason}")
         terminalreporter.write_line(f"{STRICT_VAR}=1 turns these skips into failures.")
+
+
+def documentation() -> str:
+    """The README and every page of docs/: where a command's documentation may live."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    return "\n".join(p.read_text() for p in pages)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -223,6 +231,16 @@ def server(tmp_path: Path) -> Iterator[ServerProc]:
         srv.stop()
 
 
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
+    """One real server for a whole module, for tests that do not mind each other's data."""
+    srv = make_server(tmp_path_factory.mktemp("module")).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 @pytest.fixture
 def portctl(server: ServerProc) -> Any:
     return server.portctl
@@ -248,15 +266,36 @@ def service(fresh_store: SQLiteStore, settings: Settings) -> RegistryService:
     return RegistryService(fresh_store, settings)
 
 
-@pytest.fixture
-def api(service: RegistryService, settings: Settings) -> Iterator[Any]:
+class AsPeer:
+    """An ASGI app whose every connection carries kernel identity ``uid`` (None: unknown), as
+    the daemon's protocol puts it there when it accepts a connection (server/peer.py)."""
+
+    def __init__(self, app: Any, uid: int | None) -> None:
+        self.app, self.uid = app, uid
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from port_server.server.peer import PEER_EXTENSION, Peer
+
+        scope.setdefault("extensions", {})[PEER_EXTENSION] = Peer("tcp", uid=self.uid)
+        await self.app(scope, receive, send)
+
+
+def in_process_client(service: RegistryService, settings: Settings,
+                      uid: int | None) -> Any:
+    """starlette's TestClient over ``create_app(service, settings)``, calling as ``uid``."""
     from starlette.testclient import TestClient
 
     from port_server.server.app import create_app
 
     # A loopback base URL: the app refuses other Host names (DNS rebinding guard).
-    with TestClient(create_app(service, settings), base_url="http://127.0.0.1",
-                    raise_server_exceptions=False) as client:
+    return TestClient(AsPeer(create_app(service, settings), uid), base_url="http://127.0.0.1",
+                      raise_server_exceptions=False)
+
+
+@pytest.fixture
+def api(service: RegistryService, settings: Settings) -> Iterator[Any]:
+    """The app in process, called as this test's own user (as a local portctl would be)."""
+    with in_process_client(service, settings, os.geteuid()) as client:
         yield client
 
 

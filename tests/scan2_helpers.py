@@ -19,9 +19,10 @@ def scan_fixture(name: str) -> ScanResult:
 
 
 def rows(result: ScanResult, prefix: str = "") -> list[Row]:
-    """The claims of files under ``prefix`` as rows, in scan order."""
+    """The claims of files under ``prefix`` that state a port, as rows, in scan order."""
     return [(c.file, c.line, c.kind, c.service, c.host_port, str(c.extra.get("source", "")),
-             bool(c.extra.get("default"))) for c in result.claims if c.file.startswith(prefix)]
+             bool(c.extra.get("default"))) for c in result.claims
+            if c.file.startswith(prefix) and c.host_port is not None]
 
 
 def ips(result: ScanResult, prefix: str = "") -> dict[int | None, str]:

@@ -38,7 +38,8 @@ def test_client_order_flag_env_config_default(tmp_path: Path) -> None:
     assert resolve("127.0.0.1:45104", env).addr == "127.0.0.1:45104"
     (Path(env["PORT_SERVER_HOME"]) / "config.toml").unlink()
     del env["PORT_SERVER_ADDR"]
-    assert (resolve(None, env).addr, resolve(None, env).source) == ("127.0.0.1:51234", "default")
+    assert (resolve(None, env).addr, resolve(None, env).source) == ("127.0.0.1:51234",
+                                                                     "the default")
 
 
 def test_server_order_flag_env_config_default(tmp_path: Path) -> None:
@@ -149,3 +150,13 @@ def test_health_wait_gives_up_with_exit_3(tmp_path: Path) -> None:
     assert 0.9 < time.monotonic() - began < 20
     r = portctl(env, "health", "--wait", "-1")
     assert r.returncode == 2 and "--wait" in r.stderr
+
+
+def test_server_refuses_a_bad_address_in_one_line(tmp_path: Path) -> None:
+    cases = [(env_with(tmp_path / "a", PORT_SERVER_ADDR="foo"), [], "PORT_SERVER_ADDR"),
+             (env_with(tmp_path / "b", 'listen = "1.2.3"\n'), [], "config listen"),
+             (env_with(tmp_path / "c"), ["--port", "99999"], "--port")]
+    for env, args, word in cases:
+        r = subprocess.run([str(BIN / "port-server"), *args], env=env, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 2 and word in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -1,16 +1,17 @@
-"""The agents features are documented: every command has help and a README entry, every MCP tool
-is in the README's table, and the Makefile has the skill target the skill itself mentions."""
+"""The agents features are documented: every command has help and a docs entry, every MCP tool
+is in the docs' table, and the Makefile has the skill target the skill itself mentions."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import documentation
 from port_server.cli import build_parser
 from port_server.cli.completion import _subcommands
 from port_server.mcp_server import TOOLS
 
 REPO = Path(__file__).resolve().parent.parent
-README = (REPO / "README.md").read_text()
+README = documentation()
 AGENT_COMMANDS = ("run", "doctor", "skill", "completion", "mcp")
 
 

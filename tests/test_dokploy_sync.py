@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -389,10 +388,11 @@ def test_nginx_https_blocks_with_certificates(server: ServerProc, fake: FakeDokp
 
 
 def test_sync_commands_have_help_and_are_documented() -> None:
+    from conftest import documentation
     from port_server.cli import build_parser
     from port_server.cli.sync import portman_parser
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = documentation()
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     sync = sub.choices["sync"]  # type: ignore[index]

@@ -325,7 +325,7 @@ def test_scan_api_rejects_bad_input(api: Any) -> None:
     ok = api.get("/v1/scan?state=unregistered&details=true")
     assert ok.status_code == 200
     body = ok.json()
-    assert set(body["counts"]) == {"ok", "down", "unregistered", "conflict"}
+    assert set(body["counts"]) == {"ok", "down", "unregistered", "conflict", "orphan"}
     assert body["details"] is True
 
 

@@ -193,17 +193,16 @@ def test_report_round_trips_through_json() -> None:
     again = ScanReport.from_dict(report.to_dict())
     assert again.rows[0].listeners[0].cmdline == "x y"
     assert again.rows[0].allocations[0].pid == 3
-    assert again.counts() == {"ok": 1, "down": 0, "unregistered": 0, "conflict": 0}
+    assert again.counts() == {"ok": 1, "down": 0, "unregistered": 0, "conflict": 0, "orphan": 0}
     brief = ScanReport(tuple(rows)).to_dict()
     assert "cmdline" not in brief["rows"][0]["listeners"][0]
 
 
 def test_scan_commands_have_help_and_are_documented() -> None:
-    from pathlib import Path
-
+    from conftest import documentation
     from port_server.cli import build_parser
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = documentation()
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     for name in ("scan", "who", "adopt"):

@@ -133,7 +133,7 @@ def test_without_prometheus_client_metrics_is_a_clear_501(
     assert r.status_code == 501
     body = r.json()
     assert body["code"] == "feature_unavailable"
-    assert "port-server[metrics]" in body["message"]
+    assert "pip install '.[metrics]'" in body["message"]
 
 
 def test_scan_states_and_last_scan_time(tmp_path: Path) -> None:

@@ -229,11 +229,11 @@ def test_portman_start_up_imports_nothing_heavy() -> None:
 def test_every_command_has_help_and_is_in_the_readme() -> None:
     import argparse
 
-    from conftest import REPO
+    from conftest import documentation
     from port_server.cli import build_parser as portctl_parser
     from port_server.cli.portman import build_parser
 
-    readme = (REPO / "README.md").read_text()
+    readme = documentation()
     for parser, prog, names in (
         (build_parser(), "portman", None),
         (portctl_parser(), "portctl", {"update", "suggest", "pools", "import", "export"}),
@@ -242,4 +242,4 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
         helps = {a.dest: a.help for a in sub._choices_actions}
         for name in names or set(sub.choices):
             assert helps.get(name), f"{prog} {name} has no help text"
-            assert f"`{prog} {name}" in readme, f"{prog} {name} is not in README.md"
+            assert f"`{prog} {name}" in readme, f"{prog} {name} is not in the docs"

@@ -1,5 +1,6 @@
-"""PostgreSQL stopped and restarted under load: 503 + Retry-After while it is down, the server keeps
-running and recovers by itself, and no acknowledged allocation is lost or given twice."""
+"""PostgreSQL stopped and restarted under load (mid group commit): 503 + Retry-After while it is
+down, the server keeps running and recovers by itself, and no acknowledged allocation is lost,
+given twice or half applied."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from conftest import make_server
 from pg_cluster import PASSWORD, PgCluster
+from port_server.models import AuditFilter
 
 
 @pytest.fixture
@@ -109,6 +111,10 @@ def test_postgres_restart_under_load(tmp_path: Path, own_cluster: PgCluster) -> 
         with srv.client() as client:
             client.health()
             registry = {(a.id, a.port, a.key) for a in client.list()}
+            audited = sorted(e.alloc_id for e in client.log(AuditFilter(limit=100_000))
+                             if e.action == "allocate" and e.alloc_id is not None)
+        # A batch stopped mid-way left nothing behind: each allocation has exactly its entry.
+        assert audited == sorted(i for i, _, _ in registry)
         missing = [a for a in acked if (a["id"], a["port"], f"{a['app']}/ci/{a['service']}")
                    not in registry]
         assert missing == []

@@ -135,10 +135,10 @@ def test_env_prints_and_updates_only_its_lines(srv: InProcess, tmp_path: Path) -
 def test_compose_ports_snippet(srv: InProcess) -> None:
     r = srv.portctl("compose-ports", "postgres", "redis", "--var", "postgres=PG_PORT")
     assert r.returncode == 0
-    assert '      - "${PG_PORT}:5432"' in r.stdout
-    assert '      - "${REDIS_PORT}:6379"' in r.stdout
+    assert '      - "${PG_PORT:-5432}:5432"' in r.stdout
+    assert '      - "${REDIS_PORT:-6379}:6379"' in r.stdout
     r = srv.portctl("compose-ports", "myapi", "--container-port", "8080", "--json")
-    assert json.loads(r.stdout)[0]["mapping"] == "${MYAPI_PORT}:8080"
+    assert json.loads(r.stdout)[0]["mapping"] == "${MYAPI_PORT:-8080}:8080"
     r = srv.portctl("compose-ports", "myapi")
     assert r.returncode == 2 and "--container-port" in r.stderr
 
@@ -173,13 +173,15 @@ def test_up_gives_each_worktree_its_own_ports(srv: InProcess, tmp_path: Path) ->
     again = srv.portctl("up", str(one), "--app", "upapp", "--instance", "wt1", "--json")
     assert {o["status"] for o in json.loads(again.stdout)} == {"already allocated"}
     assert (one / ".env").read_text() == env_one
-    # The second worktree: the variable ports move, the literal one is a conflict.
+    # The second worktree: every port moves, the literal one through the generated override.
     r = srv.portctl("up", str(two), "--app", "upapp", "--instance", "wt2", "--json")
-    assert r.returncode == 1
+    assert r.returncode == 0, r.stderr
     second = {o["service"]: o for o in json.loads(r.stdout)}
     assert second["postgres"]["port"] != pg_default
     assert second["api-8000"]["port"] != first["api-8000"]["port"]
-    assert second["api-9000"]["status"] == "conflict"
+    assert second["api-9000"]["port"] != literal
+    assert second["api-9000"]["variable"] == "API_9000_PORT"
+    assert f"${{API_9000_PORT:-{literal}}}" in (two / "compose.override.yaml").read_text()
     env_two = (two / ".env").read_text()
     assert f"PG_PORT={second['postgres']['port']}\n" in env_two
     scanned = json.loads(srv.portctl("scan-project", str(two), "--json").stdout)

@@ -6,114 +6,18 @@ against Caddy's own root, and HTTP/2 must be negotiated.
 
 from __future__ import annotations
 
-import json
 import socket
-import ssl
 import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from conftest import BIN, ServerProc, free_port, make_server, require_module, require_tool
-
-CADDY_HOW = "pip install 'port-server[proxy]' (a packaged Caddy 2.11), or caddy on PATH"
-
-
-class Backend(BaseHTTPRequestHandler):
-    """A real HTTP server: / names itself, /events streams server-sent events slowly."""
-
-    protocol_version = "HTTP/1.1"
-    name = "backend"
-
-    def do_GET(self) -> None:
-        if self.path == "/events":
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            for i in range(3):
-                self.wfile.write(f"data: tick {i}\n\n".encode())
-                self.wfile.flush()
-                time.sleep(0.4)
-            return
-        body = json.dumps({"server": self.name, "host": self.headers.get("Host", ""),
-                           "path": self.path}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-def start_backend(name: str) -> tuple[ThreadingHTTPServer, int]:
-    handler = type(f"Backend_{name}", (Backend,), {"name": name})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, int(httpd.server_address[1])
-
-
-@pytest.fixture
-def proxied(tmp_path: Path) -> Iterator[ServerProc]:
-    """A port-server with its proxy started, on free ports."""
-    require_tool("caddy", CADDY_HOW, paths=[str(BIN / "caddy")])
-    https_port, http_port = free_port(), free_port()
-    srv = make_server(tmp_path, config=f"[proxy]\nhttps_port = {https_port}\n"
-                                        f"http_port = {http_port}\n").start()
-    srv.https_port, srv.http_port = https_port, http_port  # type: ignore[attr-defined]
-    try:
-        started = srv.portctl("proxy", "start", "--json")
-        assert started.returncode == 0, started.stderr
-        yield srv
-    finally:
-        srv.portctl("proxy", "stop")
-        srv.stop()
-
-
-@pytest.fixture
-def backend() -> Iterator[int]:
-    httpd, port = start_backend("web")
-    yield port
-    httpd.shutdown()
-
-
-def status(srv: ServerProc) -> dict[str, Any]:
-    r = srv.portctl("proxy", "status", "--json")
-    assert r.returncode == 0, r.stderr
-    return dict(json.loads(r.stdout))
-
-
-def tls_context(srv: ServerProc) -> ssl.SSLContext:
-    ca = status(srv)["ca"]
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.set_alpn_protocols(["h2", "http/1.1"])
-    return ctx
-
-
-def fetch(srv: ServerProc, name: str, path: str = "/", http2: bool = True) -> Any:
-    """GET https://NAME:PORT/PATH through the proxy, the name resolved to 127.0.0.1 here."""
-    httpx = require_module("httpx", "pip install 'httpx[http2]' (the dev extra)")
-    if http2:
-        require_module("h2", "pip install 'httpx[http2]' (the dev extra)")
-    port = srv.https_port  # type: ignore[attr-defined]
-    with httpx.Client(http2=http2, verify=tls_context(srv), timeout=5) as client:
-        return client.get(f"https://127.0.0.1:{port}{path}",
-                          headers={"Host": f"{name}:{port}"},
-                          extensions={"sni_hostname": name})
-
-
-def allocate(srv: ServerProc, *args: str) -> dict[str, Any]:
-    r = srv.portctl("allocate", *args, "--json")
-    assert r.returncode == 0, r.stderr
-    return dict(json.loads(r.stdout))
+from conftest import ServerProc, require_module
+from proxy_helpers import (
+    allocate,
+    fetch,
+    tls_context,
+    wait_for,
+)
 
 
 def test_name_answers_over_https_with_http2_and_verified_cert(proxied: ServerProc,
@@ -142,9 +46,7 @@ def test_allocate_prints_url_and_route_answers_within_a_second(proxied: ServerPr
     assert r.returncode == 0, r.stderr
     port = proxied.https_port  # type: ignore[attr-defined]
     assert f"url: https://web.dev.shop.localhost:{port}/" in r.stdout
-    while fetch(proxied, "web.dev.shop.localhost", http2=False).status_code != 200:
-        assert time.monotonic() - returned < 1.0, "route did not answer within 1 s"
-        time.sleep(0.01)
+    wait_for(proxied, "web.dev.shop.localhost", 200, since=returned, http2=False)
     listed = proxied.portctl("list")
     assert f"https://web.dev.shop.localhost:{port}/" in listed.stdout
 
@@ -158,9 +60,8 @@ def test_release_makes_the_name_404_within_a_second(proxied: ServerProc, backend
     r = proxied.portctl("release", "--app", "shop")
     released = time.monotonic()
     assert r.returncode == 0, r.stderr
-    while (resp := fetch(proxied, "web.dev.shop.localhost")).status_code != 404:
-        assert time.monotonic() - released < 1.0, "name still routed 1 s after release"
-        time.sleep(0.01)
+    wait_for(proxied, "web.dev.shop.localhost", 404, since=released)
+    resp = fetch(proxied, "web.dev.shop.localhost")
     # The 404 page lists the names that exist, and routes nowhere else.
     assert "api.main.blog.localhost" in resp.text
     assert "web.dev.shop.localhost" not in resp.text
@@ -200,10 +101,6 @@ def test_websocket_round_trip(proxied: ServerProc) -> None:
         allocate(proxied, "--app", "shop", "--instance", "dev", "--service", "ws",
                  "--http", "--port", str(ws_port), "--force")
         port = proxied.https_port  # type: ignore[attr-defined]
-        deadline = time.monotonic() + 1
-        while fetch(proxied, "ws.dev.shop.localhost", http2=False).status_code == 404:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
         ctx = tls_context(proxied)
         ctx.set_alpn_protocols(["http/1.1"])
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -240,116 +137,4 @@ def test_no_http_has_no_name_and_update_http_adds_it(proxied: ServerProc, backen
     assert fetch(proxied, "web.dev.shop.localhost").status_code == 404
     r = proxied.portctl("update", "--id", str(alloc["id"]), "--http")
     assert r.returncode == 0, r.stderr
-    deadline = time.monotonic() + 1
-    while fetch(proxied, "web.dev.shop.localhost").status_code != 200:
-        assert time.monotonic() < deadline, "update --http did not route within 1 s"
-        time.sleep(0.01)
-
-
-def test_status_ca_and_restart_keeps_the_proxy(proxied: ServerProc, backend: int) -> None:
-    allocate(proxied, "--app", "shop", "--instance", "dev", "--service", "web", "--type", "web",
-             "--port", str(backend), "--force")
-    ca = proxied.portctl("proxy", "ca")
-    assert ca.returncode == 0 and Path(ca.stdout.strip()).is_file()
-    assert "BEGIN CERTIFICATE" in Path(ca.stdout.strip()).read_text()
-    text = proxied.portctl("proxy", "status").stdout
-    assert "web.dev.shop.localhost" in text and "proxy running" in text
-    proxied.stop()
-    proxied.start()
-    assert status(proxied)["running"] is True
-    assert fetch(proxied, "web.dev.shop.localhost").status_code == 200
-    stopped = proxied.portctl("proxy", "stop")
-    assert stopped.returncode == 0 and "stopped" in stopped.stdout
-    assert status(proxied)["running"] is False
-
-
-def test_name_collision_and_invalid_name_are_clear_errors(proxied: ServerProc) -> None:
-    allocate(proxied, "--app", "shop", "--instance", "dev", "--service", "my_web",
-             "--type", "web")
-    clash = proxied.portctl("allocate", "--app", "shop", "--instance", "dev", "--service",
-                            "my-web", "--type", "web")
-    assert clash.returncode == 1
-    assert clash.stderr.startswith("error: shop/dev/my-web would answer at"
-                                   " my-web.dev.shop.localhost, which shop/dev/my_web")
-    bad = proxied.portctl("allocate", "--app", "shop", "--instance", "dev", "--service",
-                          "ab--cd", "--type", "web")
-    assert bad.returncode == 2
-    assert "service: 'ab--cd' cannot be part of a proxy name" in bad.stderr
-    # Nothing was created by either, and --no-http is the way out.
-    services = [a["service"] for a in json.loads(proxied.portctl("list", "--json").stdout)]
-    assert services == ["my_web"]
-    ok = proxied.portctl("allocate", "--app", "shop", "--instance", "dev", "--service",
-                         "ab--cd", "--type", "web", "--no-http")
-    assert ok.returncode == 0, ok.stderr
-
-
-def test_hosts_block_written_safely(proxied: ServerProc, backend: int, tmp_path: Path) -> None:
-    allocate(proxied, "--app", "shop", "--instance", "dev", "--service", "web", "--type", "web",
-             "--port", str(backend), "--force")
-    hosts = tmp_path / "hosts"
-    hosts.write_text("127.0.0.1 localhost\n::1 localhost\n")
-    hosts.chmod(0o644)
-    r = proxied.portctl("proxy", "hosts", "--write", "--file", str(hosts))
-    assert r.returncode == 0, r.stderr
-    text = hosts.read_text()
-    assert text.startswith("127.0.0.1 localhost\n::1 localhost\n")
-    assert "127.0.0.1 web.dev.shop.localhost\n" in text
-    assert hosts.stat().st_mode & 0o777 == 0o644
-    proxied.portctl("release", "--app", "shop")
-    proxied.portctl("proxy", "hosts", "--write", "--file", str(hosts))
-    assert hosts.read_text() == "127.0.0.1 localhost\n::1 localhost\n"
-
-
-def test_mcp_allocate_and_list_json_carry_the_url(proxied: ServerProc) -> None:
-    from port_server.mcp_server import call_tool
-
-    port = proxied.https_port  # type: ignore[attr-defined]
-    ok, result = call_tool(proxied.addr, "allocate", {"app": "shop", "instance": "dev",
-                                                      "service": "api", "type": "api"})
-    assert ok, result
-    assert result["proxy_url"] == f"https://api.dev.shop.localhost:{port}/"
-    ok, result = call_tool(proxied.addr, "allocate", {"app": "shop", "instance": "dev",
-                                                      "service": "db", "type": "db"})
-    assert ok and result["proxy_url"] == "" and result["http"] is False
-    listed = json.loads(proxied.portctl("list", "--json").stdout)
-    assert [a["proxy_url"] for a in listed] == [f"https://api.dev.shop.localhost:{port}/", ""]
-    # With the proxy off, no URL is promised.
-    proxied.portctl("proxy", "stop")
-    listed = json.loads(proxied.portctl("list", "--json").stdout)
-    assert [a["proxy_url"] for a in listed] == ["", ""]
-
-
-def test_doctor_checks_the_proxy(proxied: ServerProc, backend: int) -> None:
-    allocate(proxied, "--app", "shop", "--instance", "dev", "--service", "web", "--type", "web",
-             "--port", str(backend), "--force")
-    checks = {c["name"]: c for c in json.loads(proxied.portctl("doctor", "--json").stdout)}
-    assert checks["proxy"]["status"] == "ok", checks["proxy"]
-    assert "answered 200" in checks["proxy"]["message"]
-    # Nobody ran `portctl proxy trust` here: the system does not trust Caddy's root yet.
-    assert checks["proxy CA"]["status"] == "warn"
-    assert "portctl proxy trust" in checks["proxy CA"]["message"]
-    proxied.portctl("proxy", "stop")
-    checks = {c["name"]: c for c in json.loads(proxied.portctl("doctor", "--json").stdout)}
-    assert checks["proxy"]["status"] == "ok" and "not started" in checks["proxy"]["message"]
-    trust = proxied.portctl("proxy", "trust")
-    assert trust.returncode == 1 and "portctl proxy start" in trust.stderr
-
-
-def test_up_and_run_print_the_url(proxied: ServerProc) -> None:
-    port = proxied.https_port  # type: ignore[attr-defined]
-    project = proxied.tmp / "shop"
-    project.mkdir()
-    (project / "docker-compose.yml").write_text(
-        'services:\n  web:\n    image: nginx\n    ports:\n      - "${WEB_PORT:-3000}:80"\n'
-        '  postgres:\n    image: postgres\n    ports:\n      - "${PG_PORT:-5432}:5432"\n')
-    up = proxied.portctl("up", str(project), "--app", "shop", "--instance", "dev", "--json")
-    assert up.returncode == 0, up.stderr
-    urls = {o["service"]: o["proxy_url"] for o in json.loads(up.stdout)}
-    assert urls == {"web": f"https://web.dev.shop.localhost:{port}/", "postgres": ""}
-    again = proxied.portctl("up", str(project), "--app", "shop", "--instance", "dev")
-    assert "web WEB_PORT=" in again.stdout
-    assert f"https://web.dev.shop.localhost:{port}/" in again.stdout
-    run = proxied.portctl("run", "--app", "blog", "--instance", "main", "--service", "web",
-                          "--type", "web", "--", "true")
-    assert run.returncode == 0, run.stderr
-    assert f"blog/main/web answers at https://web.main.blog.localhost:{port}/" in run.stderr
+    wait_for(proxied, "web.dev.shop.localhost", 200)

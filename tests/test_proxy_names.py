@@ -96,9 +96,13 @@ def test_caddy_config_listens_on_loopback_redirects_and_lists_names() -> None:
     servers = config["apps"]["http"]["servers"]
     main = servers[caddy_routes.SERVER]
     assert main["listen"] == ["127.0.0.1:2443", "[::1]:2443"]
-    assert main["routes"][0]["match"] == [{"host": ["shop.localhost"]}]
-    assert main["routes"][-1]["handle"][0]["status_code"] == 404
-    assert "web.dev.shop.localhost" in main["routes"][-1]["handle"][0]["body"]
+    index, lookup, unknown, proxy = main["routes"]
+    assert index["match"] == [{"host": ["localhost"]}]
+    assert {"input": "web.dev.shop.localhost", "outputs": ["localhost:3001"]} in (
+        lookup["handle"][0]["mappings"])
+    assert unknown["handle"][0]["status_code"] == 404
+    assert "web.dev.shop.localhost" in unknown["handle"][0]["body"]
+    assert proxy["handle"][0]["upstreams"] == [{"dial": caddy_routes.UPSTREAM}]
     redirect = servers[caddy_routes.REDIRECT_SERVER]
     assert redirect["listen"] == ["127.0.0.1:2080", "[::1]:2080"]
     location = redirect["routes"][0]["handle"][0]["headers"]["Location"][0]
@@ -148,3 +152,23 @@ def test_listeners_hear_committed_changes_only(service: RegistryService) -> None
     assert len(heard) == 1
     service.release_id(a.allocation.id)
     assert len(heard) == 2
+
+
+def test_app_name_follows_the_main_worktree(tmp_path: Any) -> None:
+    from port_server.server.proxy import _main_worktree_checker
+
+    main, linked = tmp_path / "shop", tmp_path / "shop-feature"
+    (main / ".git").mkdir(parents=True)
+    linked.mkdir()
+    (linked / ".git").write_text(f"gitdir: {main}/.git/worktrees/shop-feature\n")
+    allocs = [alloc(1, "shop", "feature", "web", 3001, path=str(linked)),
+              alloc(2, "shop", "shop", "web", 3002, path=str(main))]
+    table = proxy_names.build_table(allocs, "me", is_main=_main_worktree_checker())
+    assert {r.name: r.alloc_id for r in table.routes}["shop.localhost"] == 2
+    # Without recorded paths: the instance named main/master/default, else the app's only one.
+    table = proxy_names.build_table([alloc(1, "shop", "feature", "web"),
+                                     alloc(2, "shop", "main", "web", 3002)], "me")
+    assert {r.name: r.alloc_id for r in table.routes}["shop.localhost"] == 2
+    table = proxy_names.build_table([alloc(1, "shop", "a", "web"),
+                                     alloc(2, "shop", "b", "web", 3002)], "me")
+    assert "shop.localhost" not in table.names()

@@ -22,7 +22,8 @@ def test_devcontainer_forward_ports_numbers_services_and_attributes() -> None:
          False),
         (f"{DC}/api/devcontainer.json", 10, "devcontainer", "devcontainer", 9229,
          "forwardPorts", False),
-        # only in portsAttributes: forwarded when seen; "3000-3005" and "default" are not ports
+        # only in portsAttributes: forwarded when seen; not "3000-3005", "default" or a port
+        # whose onAutoForward is "ignore"
         (f"{DC}/api/devcontainer.json", 14, "devcontainer", "debugpy", 5678, "portsAttributes",
          False),
     ]
@@ -79,6 +80,11 @@ def test_procfile_process_lines() -> None:
         ("Procfile.dev", 13, "procfile", "env", 4100, "env", False),
         ("Procfile.dev", 14, "procfile", "debug", 3200, "debug", False),  # ${DEBUG:+...} empty
     ]  # not: bare $PORT (Procfile), stripe --forward-to, comments, processes with no port
+    implicit = [(c.line, c.service, c.extra) for c in result.claims if c.host_port is None]
+    # A dev server with no port: the frameworks table's default, as a note (not a stated port);
+    # the bin/vite binstub (vite_ruby, its own config) is not vite.
+    assert implicit == [(16, "legacy", {"source": "legacy", "framework": "rails",
+                                        "implicit_port": 3000})]
 
 
 def test_procfile_names() -> None:

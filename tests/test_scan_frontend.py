@@ -130,3 +130,24 @@ def test_env_ternary_shorthand_object_and_nx_project(tmp_path: Path) -> None:
     assert [(c.file, c.host_port, bool(c.extra.get("default"))) for c in result.claims] == [
         ("a/vite.config.ts", 5184, True), ("b/webpack.config.js", 8091, False),
         ("c/project.json", 4211, False)]
+
+
+def test_load_env_folder_forms(tmp_path: Path) -> None:
+    config = """
+        import path from 'node:path'
+        const root = %s
+        export default defineConfig(({ mode }) => {
+          const env = loadEnv(mode, %s, '')
+          return { server: { port: Number(env.WEB_PORT) || 5185 } }
+        })
+        """
+    result = scan(tmp_path, {
+        ".env": "WEB_PORT=5191\n",
+        "a/vite.config.ts": config % ("'..'", "path.resolve(__dirname, '..')"),
+        "b/vite.config.ts": config % ("'..'", "root"),
+        "c/vite.config.ts": config % ("'..'", "process.cwd()"),  # c/ has no .env: the default
+    })
+    assert [(c.file, c.host_port, c.extra.get("host_var")) for c in result.claims
+            if c.kind == "vite"] == [("a/vite.config.ts", 5191, "WEB_PORT"),
+                                     ("b/vite.config.ts", 5191, "WEB_PORT"),
+                                     ("c/vite.config.ts", 5185, "WEB_PORT")]

@@ -160,3 +160,53 @@ def test_spring_yaml_with_maven_tokens_or_broken_yaml(tmp_path: Path) -> None:
         ("a/application.yml", 4, 8085), ("b/application.yml", 2, 8086),
         ("b/application.yml", 6, 8087)]
     assert result.problems == []
+
+
+def test_just_exported_port_parameter(tmp_path: Path) -> None:
+    result = scan(tmp_path, {"justfile": (
+        "export PORT := env_var_or_default(\"PORT\", \"3000\")\n"
+        "build:\n  npm run build\n"  # a global export is every recipe's: no claim per recipe
+        "web $PORT=\"4000\":\n  node server.js\n"
+        "rails $PORT=\"3100\":\n  bin/rails server\n")})
+    assert [(c.line, c.service, c.host_port, c.extra.get("default")) for c in result.claims] == [
+        (4, "web", 4000, True), (6, "rails", 3100, True)]
+
+
+def test_quarkus_and_micronaut_keys_in_the_same_files(tmp_path: Path) -> None:
+    result = scan(tmp_path, {
+        "q/src/main/resources/application.properties":
+            "quarkus.application.name=orders\nquarkus.http.port=8089\n"
+            "quarkus.datasource.jdbc.url=jdbc:postgresql://localhost:5432/x\n",
+        "m/src/main/resources/application.yml":
+            "micronaut:\n  application:\n    name: demo\n  server:\n    port: 8090\n"})
+    assert [(c.service, c.host_port, c.extra["source"]) for c in result.claims] == [
+        ("demo", 8090, "micronaut.server.port"), ("orders", 8089, "quarkus.http.port")]
+
+
+def test_mise_task_argument_defaults(tmp_path: Path) -> None:
+    result = scan(tmp_path, {"mise.toml": (
+        "[tasks.dev]\n"
+        "run = 'vite --port {{option(name=\"port\", default=\"5186\")}}'\n"
+        "[tasks.serve]\n"
+        "run = 'python -m http.server {{arg(name=\"port\")}}'\n")})
+    assert [(c.service, c.host_port, c.extra.get("default")) for c in result.claims] == [
+        ("dev", 5186, True)]
+
+
+def test_taskfile_dotenv(tmp_path: Path) -> None:
+    taskfile = "version: '3'\n%stasks:\n  api:\n    cmds:\n      - go run . -port {{.API_PORT}}\n"
+    write = {".env": "API_PORT=8095\n"}
+    with_dotenv = scan(tmp_path / "a", {**write, "Taskfile.yml": taskfile % "dotenv: ['.env']\n"})
+    without = scan(tmp_path / "b", {**write, "Taskfile.yml": taskfile % ""})
+    assert [(c.kind, c.host_port) for c in with_dotenv.claims] == [("env", 8095),
+                                                                    ("taskfile", 8095)]
+    assert [(c.kind, c.host_port) for c in without.claims] == [("env", 8095)]
+
+
+def test_kubectl_port_forward_binds_its_local_ports(tmp_path: Path) -> None:
+    result = scan(tmp_path, {"justfile": (
+        "forward:\n  kubectl -n dev port-forward svc/api 8096:80 9230 --address 0.0.0.0\n"
+        "pods:\n  kubectl get pods -o wide\n"
+        "random:\n  kubectl port-forward pod/x :80\n")})
+    assert [(c.host_port, c.container_port, c.host_ip) for c in result.claims] == [
+        (8096, 80, "0.0.0.0"), (9230, 9230, "0.0.0.0")]

@@ -9,18 +9,18 @@ Needs root to create a throwaway OS user (useradd) and to run code as that user.
 from __future__ import annotations
 
 import json
-import os
 import pwd
-import secrets
+import shutil
 import socket
-import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import ServerProc, make_server, require_root, require_tool
+from conftest import ServerProc, make_server
+from os_users import portctl_as, run_as, throwaway_users
 from port_server.client import RegistryClient
 from port_server.models import AllocationRequest
 
@@ -29,16 +29,8 @@ ATTEMPTS = 50
 
 @pytest.fixture(scope="module")
 def intruder() -> Iterator[pwd.struct_passwd]:
-    require_root("create a throwaway OS user (useradd) and connect as it")
-    useradd = require_tool("useradd", "apt-get install passwd", paths=("/usr/sbin/useradd",))
-    userdel = require_tool("userdel", "apt-get install passwd", paths=("/usr/sbin/userdel",))
-    name = f"psi{secrets.token_hex(3)}"
-    subprocess.run([useradd, "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                   check=True, capture_output=True)
-    try:
-        yield pwd.getpwnam(name)
-    finally:
-        subprocess.run([userdel, name], capture_output=True)
+    with throwaway_users(1, prefix="psi") as users:
+        yield users[0]
 
 
 @pytest.fixture
@@ -56,28 +48,6 @@ def raw(method: str, path: str, body: dict[str, object] | None = None, host: str
     if body is not None:
         head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
     return head.encode() + b"\r\n" + data
-
-
-def as_user(user: pwd.struct_passwd, fn: object) -> str:
-    """Run ``fn()`` in a forked child running as ``user``; what it returned, as text."""
-    read_fd, write_fd = os.pipe()
-    child = os.fork()
-    if child == 0:
-        result: object = "child failed"
-        try:
-            os.close(read_fd)
-            os.setgroups([])
-            os.setgid(user.pw_gid)
-            os.setuid(user.pw_uid)
-            result = fn()  # type: ignore[operator]
-        finally:
-            os.write(write_fd, str(result).encode())
-            os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as fh:
-        out = fh.read()
-    os.waitpid(child, 0)
-    return out
 
 
 def test_send_and_close_at_once_never_acts_as_root(
@@ -113,7 +83,7 @@ def test_send_and_close_at_once_never_acts_as_root(
                 sent += 1
         return sent
 
-    assert as_user(intruder, hit_and_run) == str(ATTEMPTS * len(attacks))
+    assert run_as(intruder, hit_and_run) == str(ATTEMPTS * len(attacks))
     time.sleep(1.0)  # let the server finish whatever it read
     with RegistryClient(srv.addr) as root:
         assert root.list() == before  # 0 successes: nothing released, re-owned or unprotected
@@ -132,8 +102,76 @@ def test_send_and_close_at_once_never_acts_as_root(
         s.close()
         return b"".join(chunks).decode()
 
-    answer = as_user(intruder, ask_and_read)  # the intruder is named, and refused
+    answer = run_as(intruder, ask_and_read)  # the intruder is named, and refused
     assert answer.startswith("HTTP/1.1 403"), answer
     assert "only root may release it" in answer and "root or root" not in answer, answer
+    with RegistryClient(srv.addr) as root:
+        assert root.list() == before
+
+
+def test_import_force_owner_and_sync_as_another_user(
+        tmp_path: Path, intruder: pwd.struct_passwd) -> None:
+    """`portctl import --force`, `allocate --owner root` and a Dokploy sync, each run by a
+    non-admin OS user through the real CLI/client: refused, nothing changed; a configured sync
+    user may sync, and the audit log names them."""
+    srv = make_server(tmp_path, args=["--unix-socket", "none"],
+                      config=f'[security]\nsync_users = ["{intruder.pw_name}"]\n').start()
+    try:
+        with RegistryClient(srv.addr) as root:
+            prod = root.allocate(AllocationRequest(
+                app="shop", instance="prod", service="db", environment="production")).allocation
+            root.sync_dokploy([AllocationRequest(app="site", instance="prod", service="web",
+                                                 port=41977, source="dokploy")])
+            before = root.list()
+        shared = Path(tempfile.mkdtemp(prefix="psi-"))  # readable by the intruder
+        shared.chmod(0o755)
+        registry = shared / "takeover.json"
+        registry.write_text(json.dumps({"allocations": [
+            {"app": "evil", "instance": "i", "service": "s", "port": prod.port}]}))
+        registry.chmod(0o644)
+        r = portctl_as(srv, intruder, "import", str(registry), "--force")
+        shutil.rmtree(shared)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert r.stderr.startswith(f"error: permission denied: port {prod.port} is owned by root;"
+                                   " only root may replace it"), r.stderr
+        assert "--force replaces only allocations you may change" in r.stderr
+        r = portctl_as(srv, intruder, "allocate", "--app", "evil", "--instance", "i",
+                       "--service", "t", "--owner", "root")
+        assert r.returncode == 1 and "owner: root is another OS user" in r.stderr, r.stderr
+        with RegistryClient(srv.addr) as root:
+            assert root.list() == before
+
+        def sync_nothing() -> str:
+            with RegistryClient(srv.addr) as client:
+                return json.dumps(client.sync_dokploy([])["summary"])
+
+        assert json.loads(run_as(intruder, sync_nothing))["remove"] == 1  # a sync user may
+        with RegistryClient(srv.addr) as root:
+            log = root.log()
+        assert (log[-1].action, log[-1].actor) == ("sync", f"{intruder.pw_name} via dokploy-sync")
+        assert all(e.actor != "root" for e in log if e.action != "allocate")
+    finally:
+        srv.stop()
+
+
+def test_sync_needs_admin_or_a_sync_user(srv: ServerProc, intruder: pwd.struct_passwd) -> None:
+    with RegistryClient(srv.addr) as root:
+        root.sync_dokploy([AllocationRequest(app="site", instance="prod", service="web",
+                                             port=41978, source="dokploy")])
+        before = root.list()
+
+    def sync_nothing() -> str:
+        from port_server.errors import PortServerError
+
+        try:
+            with RegistryClient(srv.addr) as client:
+                client.sync_dokploy([])
+        except PortServerError as exc:
+            return f"{exc.code}: {exc.message}"
+        return "synced"
+
+    answer = run_as(intruder, sync_nothing)
+    assert answer.startswith("permission_denied: permission denied: only root may sync dokploy"), \
+        answer
     with RegistryClient(srv.addr) as root:
         assert root.list() == before

@@ -42,6 +42,7 @@ def test_register_takes_ports_from_the_new_file_kinds(srv: ServerProc, tmp_path:
                    (forward, "devcontainer", "devcontainer", "registered")}
     table = srv.portctl("scan-project", str(tmp_path))
     assert "application.properties:2" in table.stdout and "procfile" in table.stdout
+    assert "SOURCE" in table.stdout and "forwardPorts" in table.stdout
 
 
 def test_up_moves_a_procfile_variable_and_registers_literals(srv: ServerProc,

@@ -78,11 +78,14 @@ def config_path(env: Mapping[str, str]) -> str:
 class Endpoint:
     """Where the client connects: a TCP address and, maybe, a Unix socket it tries first."""
 
-    __slots__ = ("addr", "source", "target", "unix_first")
+    __slots__ = ("addr", "source", "target", "tls", "unix_first")
 
     def __init__(self, addr: str, source: str, unix_first: str | None = None) -> None:
         self.addr = addr
-        #: Where ``addr`` came from: "--addr", "PORT_SERVER_ADDR", "config file ...", "default".
+        #: ``https://HOST:PORT``: speak TLS, verifying the server's certificate.
+        self.tls = addr.strip().lower().startswith("https://")
+        #: Where ``addr`` came from: "--addr", "PORT_SERVER_ADDR", "config file ...", "the
+        #: default" (also the name given in an error about it).
         self.source = source
         self.target = parse_addr(addr, source)
         self.unix_first = unix_first
@@ -109,7 +112,7 @@ def resolve(flag: str | None = None, env: Mapping[str, str] | None = None,
         unix = ""
     if listen:
         return Endpoint(listen, f"config file {path} (listen)", unix or None)
-    return Endpoint(DEFAULT_ADDR, "default", unix or None)
+    return Endpoint(DEFAULT_ADDR, "the default", unix or None)
 
 
 def parse_tcp(addr: str, what: str) -> tuple[str, int]:

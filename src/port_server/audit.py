@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from port_server.errors import StoreUnavailable
 from port_server.models import Actor, Allocation, AllocationFilter, AllocationRequest, AuditEntry
 from port_server.store.base import Store, StoreTx
 
@@ -115,6 +116,9 @@ class AuditedTx:
     def lock_host(self, host: str) -> None:
         self._tx.lock_host(host)
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        return self._tx.savepoint()
+
     def get(self, alloc_id: int) -> Allocation | None:
         return self._tx.get(alloc_id)
 
@@ -169,8 +173,10 @@ class AuditedStore:
                  on_commit: Callable[[], None] | None = None) -> None:
         self.inner = inner
         self._clock = clock
+        self.store_errors = inner.store_errors
         #: Called after each committed transaction that changed allocations (the proxy's
-        #: route push); never inside the transaction, never after a rollback.
+        #: route push); never inside the transaction, never after a rollback. With group
+        #: commit, once per batch.
         self.on_commit = on_commit
 
     def __getattr__(self, name: str) -> Any:
@@ -192,6 +198,9 @@ class AuditedStore:
 
     def check(self) -> None:
         self.inner.check()
+
+    def fault(self, exc: BaseException) -> StoreUnavailable:
+        return self.inner.fault(exc)
 
     def close(self) -> None:
         self.inner.close()

@@ -11,7 +11,13 @@ import json
 import os
 
 from port_server.address import Endpoint, parse_addr, resolve
-from port_server.errors import PortServerError, ProtocolError, ServerUnreachable, from_json
+from port_server.errors import (
+    InvalidInput,
+    PortServerError,
+    ProtocolError,
+    ServerUnreachable,
+    from_json,
+)
 from port_server.models import (
     Allocation,
     AllocationFilter,
@@ -32,6 +38,12 @@ if TYPE_CHECKING:
 
     from port_server.import_plan import ImportReport
 
+#: A 503 with Retry-After is retried this many times, waiting what the server asks but at most
+#: RETRY_WAIT_MAX each and RETRY_BUDGET in all, for requests safe to repeat: reads, and
+#: allocation (idempotent by identity).
+RETRIES = 3
+RETRY_WAIT_MAX = 3.0
+RETRY_BUDGET = 8.0
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
@@ -57,15 +69,27 @@ if TYPE_CHECKING:
 def token_from_env(token_file: str | None = None) -> str | None:
     """PORT_SERVER_TOKEN, else the file named by ``token_file`` or PORT_SERVER_TOKEN_FILE."""
     if os.environ.get("PORT_SERVER_TOKEN"):
-        return os.environ["PORT_SERVER_TOKEN"]
+        return check_token(os.environ["PORT_SERVER_TOKEN"], "PORT_SERVER_TOKEN")
     path = token_file or os.environ.get("PORT_SERVER_TOKEN_FILE")
     if not path:
         return None
     try:
         with open(os.path.expanduser(path), encoding="utf-8") as fh:
-            return fh.read().strip() or None
+            token = fh.read().strip()
     except OSError as exc:
         raise ServerUnreachable(f"cannot read token file {path}: {exc.strerror}") from None
+    return check_token(token, f"token file {path}") if token else None
+
+
+def check_token(token: str, where: str = "token") -> str:
+    """A bearer token goes into a header line: a CR, LF or other control character (or a
+    space) would end the header and add lines of the sender's choosing, so it is refused."""
+    bad = next((c for c in token if ord(c) < 33 or ord(c) == 127), None)
+    if bad is not None:
+        raise InvalidInput(f"{where}: the token contains a control character or space"
+                           f" ({bad!r}); tokens are one line of printable characters",
+                           field="token")
+    return token
 
 
 class RegistryClient:
@@ -74,16 +98,17 @@ class RegistryClient:
 
     def __init__(self, addr: str | None = None, timeout: float = 30.0,
                  token: str | None = None, token_file: str | None = None,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None, ca_file: str | None = None) -> None:
         #: Where to connect (see ``address``): without an explicit address, the Unix socket
         #: first and TCP as the fallback.
         self.endpoint: Endpoint = resolve(addr)
         self.addr = self.endpoint.addr
         self.target = self.endpoint.target
         self.timeout = timeout
-        self.token = token if token is not None else token_from_env(token_file)
+        self.token = check_token(token) if token is not None else token_from_env(token_file)
+        ca_file = ca_file or os.environ.get("PORT_SERVER_CA_FILE") or None
         self.transport: Transport = (transport if transport is not None
-                                     else SocketTransport(self.endpoint, timeout))
+                                     else SocketTransport(self.endpoint, timeout, ca_file))
 
     @property
     def via(self) -> str:
@@ -120,12 +145,33 @@ class RegistryClient:
                                 " is not JSON") from None
 
     def call(self, method: str, path: str, body: Any = None,
-             query: dict[str, str] | None = None) -> tuple[int, Any]:
-        """Like ``request`` but raises the server's error as its exception class."""
-        status, data = self.request(method, path, body, query)
+             query: dict[str, str] | None = None, retry: bool | None = None) -> tuple[int, Any]:
+        """Like ``request`` but raises the server's error as its exception class. A 503 with
+        Retry-After (the store briefly unavailable; nothing was applied) is retried, bounded,
+        when ``retry``: by default for reads (not /healthz, whose answer is the point)."""
+        if retry is None:
+            retry = method == "GET" and path != "/healthz"
+        waited = 0.0
+        for attempt in range(RETRIES + 1):
+            status, data = self.request(method, path, body, query)
+            wait = self._retry_after() if retry and status == 503 else None
+            if wait is None or attempt == RETRIES or waited + wait > RETRY_BUDGET:
+                break
+            import time
+
+            time.sleep(wait)
+            waited += wait
         if status >= 400:
             raise from_json(status, data)
         return status, data
+
+    def _retry_after(self) -> float | None:
+        headers: dict[str, str] = getattr(self.transport, "last_headers", {})
+        try:
+            seconds = float(headers["retry-after"])
+        except (KeyError, ValueError):
+            return None
+        return min(max(seconds, 0.05), RETRY_WAIT_MAX)
 
     # -- typed API -------------------------------------------------------------------------
 
@@ -135,10 +181,12 @@ class RegistryClient:
     def info(self) -> dict[str, Any]:
         return dict(self.call("GET", "/v1/info")[1])
 
-    def proxy(self, action: str = "") -> dict[str, Any]:
-        """The proxy's status; ``action`` "start" or "stop" first does that."""
+    def proxy(self, action: str = "", all_hosts: bool = False) -> dict[str, Any]:
+        """The proxy's status; ``action`` "start" or "stop" first does that (``all_hosts``:
+        start routing other hosts' allocations too)."""
         if action:
-            return dict(self.call("POST", f"/v1/proxy/{quote(action)}")[1])
+            query = {"all_hosts": "true"} if all_hosts else None
+            return dict(self.call("POST", f"/v1/proxy/{quote(action)}", query=query)[1])
         return dict(self.call("GET", "/v1/proxy")[1])
 
     def allocate(self, req: AllocationRequest) -> AllocationResult:
@@ -151,7 +199,8 @@ class RegistryClient:
         if req.http is not None:  # --no-http is False, which the filter above drops
             body["http"] = req.http
         body.pop("expires_at", None)
-        status, data = self.call("POST", "/v1/allocations", body)
+        # Safe to repeat: the same app/instance/service gets the same port, created or not.
+        status, data = self.call("POST", "/v1/allocations", body, retry=True)
         return AllocationResult(Allocation.from_dict(data), created=status == 201)
 
     def list(self, flt: AllocationFilter = AllocationFilter()) -> Allocations:

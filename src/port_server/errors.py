@@ -254,3 +254,11 @@ def from_json(status: int, body: Any) -> PortServerError:
     err = cls.__new__(cls)
     PortServerError.__init__(err, message, **extra)
     return err
+
+
+def path_error(flag: str, path: object, exc: OSError) -> InvalidInput:
+    """A path the user gave (``flag``) cannot be used: one line naming it, its reason, the fix."""
+    reason = exc.strerror or str(exc)
+    inner = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+    return InvalidInput(f"{flag} {path}: {reason}{inner}; choose a path you can write to",
+                        field=flag.lstrip("-"))

@@ -56,8 +56,14 @@ def _allocate(client: RegistryClient, args: dict[str, Any]) -> Any:
     result = client.allocate(AllocationRequest(
         app=app, instance=instance, service=args["service"], port=args.get("port"),
         type=args.get("type", ""), force=bool(args.get("force", False)),
-        note=args.get("note", ""), http=args.get("http")))
+        note=args.get("note", ""), http=args.get("http"), path=_worktree()))
     return {**result.allocation.to_dict(), "created": result.created}
+
+
+def _worktree() -> str:
+    from port_server.workflows.identity import git_worktree
+
+    return git_worktree()
 
 
 def _release(client: RegistryClient, args: dict[str, Any]) -> Any:
@@ -119,8 +125,8 @@ def _register(client: RegistryClient, args: dict[str, Any]) -> Any:
 
 
 def _write_env(client: RegistryClient, args: dict[str, Any]) -> Any:
+    from port_server.workflows.env import env_values
     from port_server.workflows.project import (
-        env_values,
         parse_var_overrides,
         project_path,
         write_env_file,
@@ -128,15 +134,15 @@ def _write_env(client: RegistryClient, args: dict[str, Any]) -> Any:
 
     overrides = parse_var_overrides([f"{k}={v}" for k, v in (args.get("vars") or {}).items()])
     app, instance = _identity(args, project_path(".").resolve())
-    values = env_values(client, app, instance, overrides)
     path = project_path(str(args.get("file") or ".env"))
+    values = env_values(client, app, instance, overrides, path.resolve().parent)
     if values:
         write_env_file(path, values)
     return {"file": str(path.resolve()), "app": app, "instance": instance, "values": values}
 
 
-_STATES = {"type": "string", "pattern": r"^(ok|down|unregistered|conflict)(,(ok|down|unregistered|"
-                                        r"conflict))*$"}
+_STATES = {"type": "string", "pattern": r"^(ok|down|unregistered|conflict|orphan)(,(ok|down|"
+                                        r"unregistered|conflict|orphan))*$"}
 _DIR = {"type": "string"}
 _DIR_ARG = (_DIR, "project directory (default: the MCP server's working directory)")
 _IDENTITY = {k: v for k, v in _FILTER.items() if k in ("app", "instance")}
@@ -195,7 +201,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         "scan_project",
         "Find the host ports a project declares without changing anything: docker compose"
         " \"host:container\" ports, package.json scripts, .env *_PORT variables, Makefiles and"
-        " scripts, each with file and line. Container-only ports are left out.",
+        " scripts, dev containers, Procfiles, vite/astro/nuxt/webpack/angular configs, Spring"
+        " Boot, puma/gunicorn config, just/mise/Taskfile/Tilt tasks, each with file and line"
+        " and the key that sets it. Container-only ports are left out; nothing is run.",
         _object(_props(dir=_DIR_ARG)),
         _scan_project),
     ToolSpec(
@@ -211,7 +219,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         "write_env",
         "Write NAME=port lines for app/instance's allocations into a .env file (default .env"
         " in the MCP server's working directory). Only those lines change; every other byte is"
-        " kept. NAME defaults to the service upper-cased plus _PORT (web -> WEB_PORT).",
+        " kept. NAME: the variable the compose file next to it references for that port, else"
+        " the service upper-cased plus _PORT (web -> WEB_PORT), as `portctl up` names it."
+        " Derived values ([env] templates) are written too.",
         _object({**_IDENTITY, **_props(
             file=(_DIR, "the .env file to update or create (default .env)"),
             vars=({"type": "object", "additionalProperties": {"type": "string"}},

@@ -243,7 +243,7 @@ class PortClaim(Record):
 
 
 #: A live scan row's state: see ``scanners.live.join``.
-SCAN_STATES = ("ok", "down", "unregistered", "conflict")
+SCAN_STATES = ("ok", "down", "unregistered", "conflict", "orphan")
 
 
 class ContainerInfo(Record):

@@ -1,4 +1,4 @@
-"""Files the proxy writes: its state, and an optional block of names in /etc/hosts.
+"""The block of proxy names the proxy may keep in /etc/hosts (written through ``safe_write``).
 
 Browsers and curl send ``*.localhost`` to loopback by themselves; other clients (some language
 runtimes, older resolvers) look in /etc/hosts, where ``portctl proxy hosts --write`` keeps one
@@ -7,34 +7,10 @@ marked block of names and leaves every other line as it was.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
-from pathlib import Path
 
 BEGIN = "# BEGIN port-server proxy names (managed by `portctl proxy hosts --write`)"
 END = "# END port-server proxy names"
-
-
-def write_text_safely(path: Path, text: str) -> None:
-    """Write ``text`` to ``path``: a random temp file beside it, fsync, rename; the target's
-    mode is kept, and a symlink target is written through (its link stays a link)."""
-    target = Path(os.path.realpath(path))
-    try:
-        mode: int | None = target.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent))
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode if mode is not None else 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def hosts_block(names: Iterable[str]) -> str:

@@ -26,7 +26,7 @@ from port_server.defaults import (  # noqa: F401  (re-exported: settings is wher
 from port_server.errors import InvalidInput
 from port_server.models import Pool
 
-#: Untyped allocations draw from "default"; the others are seed 001's service types.
+#: Untyped allocations draw from "default"; the others are portman's service types.
 DEFAULT_POOLS: dict[str, tuple[int, int]] = {
     "default": (3000, 9999),
     "web": (3000, 3099),
@@ -95,10 +95,12 @@ def default_socket_path(env: dict[str, str] | None = None) -> Path:
 
 @dataclass(frozen=True)
 class SecuritySettings:
-    """Issue 8: ownership, protection, leases, audit, network hardening (config ``[security]``)."""
+    """Ownership, protection, leases, audit, network hardening (config ``[security]``)."""
 
     #: Members of this OS group (and root) may change anyone's allocations.
     admin_group: str = ""
+    #: OS users (besides admins) who may sync from an outside source (portctl sync dokploy).
+    sync_users: tuple[str, ...] = ()
     #: Allocations in these environments are protected when created.
     protected_environments: tuple[str, ...] = ("production",)
     #: The Unix socket; None: do not listen on one.
@@ -135,6 +137,7 @@ def security_from_config(table: Any, env: dict[str, str]) -> SecuritySettings:
         mode = table.get("socket_mode", defaults.socket_mode)
         return SecuritySettings(
             admin_group=str(table.get("admin_group", "")),
+            sync_users=tuple(str(u) for u in table.get("sync_users", ())),
             protected_environments=tuple(str(e) for e in table.get(
                 "protected_environments", defaults.protected_environments)),
             unix_socket=Path(socket_value).expanduser() if socket_value else None,
@@ -176,6 +179,8 @@ class ProxySettings:
     #: An already running Caddy's admin address to drive instead of starting one
     #: (e.g. "unix//run/caddy/admin.sock" or "127.0.0.1:2019").
     admin: str = ""
+    #: Start the proxy with the server even if `portctl proxy start` was never run.
+    start: bool = False
 
 
 def proxy_from_config(table: Any) -> ProxySettings:
@@ -195,7 +200,8 @@ def proxy_from_config(table: Any) -> ProxySettings:
             default_service=str(table.get("default_service", base.default_service)),
             http_pools=tuple(str(p) for p in table.get("http_pools", base.http_pools)),
             all_hosts=bool(table.get("all_hosts", base.all_hosts)),
-            caddy=str(table.get("caddy", "")), admin=str(table.get("admin", "")))
+            caddy=str(table.get("caddy", "")), admin=str(table.get("admin", "")),
+            start=bool(table.get("start", base.start)))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"config [proxy]: {exc}", field="proxy") from None
     for name in ("https_port", "http_port"):
@@ -222,7 +228,7 @@ class Settings:
     avoid_ephemeral: bool = True
     #: Extra config-file tables that features own (type inference, protection, dokploy...).
     extra: dict[str, Any] = field(default_factory=dict)
-    #: Ownership, leases, audit and network hardening (issue 8).
+    #: Ownership, leases, audit and network hardening.
     security: SecuritySettings = field(default_factory=SecuritySettings)
     #: The name-based HTTPS front door (``portctl proxy``).
     proxy: ProxySettings = field(default_factory=ProxySettings)

@@ -4,6 +4,11 @@
 bodies, keep-alive) because ``http.client`` alone costs ~40 ms of import time and the CLI is
 started thousands of times by scripts. Without an explicit address it tries the server's Unix
 socket first and falls back to TCP. Tests swap in a transport that calls the ASGI app in process.
+
+``https://`` addresses speak TLS and verify the server's certificate (the system's CAs, or a CA
+file); ``ssl`` is imported only then. A kept-alive connection the server closed while idle is
+noticed before a request is sent; one that drops after sending is retried only for requests
+that are safe to repeat (GET, HEAD, OPTIONS): a repeated POST or PATCH could apply twice.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import socket
 
 from port_server.address import Endpoint
-from port_server.errors import ProtocolError, ServerUnreachable
+from port_server.errors import InvalidInput, ProtocolError, ServerUnreachable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,21 +42,39 @@ else:
     Transport = object
 
 MAX_RESPONSE = 64 * 1024 * 1024
+SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class _EmptyResponse(Exception):
     """The server closed the connection before answering."""
 
 
+def _dropped(sock: socket.socket) -> bool:
+    """Whether an idle kept-alive connection is readable, i.e. the server closed it (or sent
+    something unasked): either way it must not carry the next request."""
+    import select
+
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 class SocketTransport:
-    def __init__(self, endpoint: Endpoint, timeout: float = 30.0) -> None:
+    def __init__(self, endpoint: Endpoint, timeout: float = 30.0,
+                 ca_file: str | None = None) -> None:
         #: The Unix socket to try first (None once it failed), then ``target``.
         self.unix_first = endpoint.unix_first
         self.addr = endpoint.addr
         self.target = endpoint.target
+        self.tls = endpoint.tls
+        self.ca_file = ca_file
         self.timeout = timeout
         self._sock: socket.socket | None = None
         self._buf = b""
+        #: The last response's headers (lower-case names): the client reads Retry-After here.
+        self.last_headers: dict[str, str] = {}
 
     @property
     def via(self) -> str:
@@ -90,7 +113,34 @@ class SocketTransport:
             raise ServerUnreachable(
                 f"cannot reach port-server at {self.addr} ({reason}); start it with"
                 " `port-server &` or `portctl start`") from None
+        if self.tls and not isinstance(self.target, str):
+            return self._wrap_tls(sock, self.target[0])
         return sock
+
+    def _wrap_tls(self, sock: socket.socket, host: str) -> socket.socket:
+        """TLS with the server's certificate and name verified (never unverified)."""
+        import ssl
+
+        try:
+            context = ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            sock.close()
+            raise InvalidInput(f"--ca-file {self.ca_file}: cannot load it"
+                               f" ({getattr(exc, 'strerror', None) or exc})",
+                               field="ca_file") from None
+        try:
+            return context.wrap_socket(sock, server_hostname=host)
+        except ssl.SSLCertVerificationError as exc:
+            sock.close()
+            raise ServerUnreachable(
+                f"port-server at {self.addr}: its TLS certificate is not trusted"
+                f" ({exc.verify_message}); pass --ca-file (or set PORT_SERVER_CA_FILE) to the"
+                " CA that signed it") from None
+        except (ssl.SSLError, OSError) as exc:
+            sock.close()
+            raise ServerUnreachable(
+                f"port-server at {self.addr}: TLS handshake failed ({exc}); is it serving"
+                " https? Use http:// (or no scheme) for a plain server") from None
 
     def _host(self) -> str:
         if isinstance(self.target, str) or self.unix_first:
@@ -101,10 +151,18 @@ class SocketTransport:
     def exchange(self, method: str, path: str, headers: Headers,
                  payload: bytes) -> tuple[int, bytes]:
         head = [f"{method} {path} HTTP/1.1", f"Host: {self._host()}"]
-        head += [f"{name}: {value}" for name, value in headers]
+        for name, value in headers:  # a CR or LF would start a header of its own
+            if any(c in "\r\n\0" for c in name + value):
+                raise InvalidInput(f"header {name}: contains a line break; refusing to send it",
+                                   field=name.lower())
+            head.append(f"{name}: {value}")
+        if any(c in "\r\n\0 " for c in path):
+            raise InvalidInput(f"path {path!r}: contains a space or line break", field="path")
         if payload:
             head.append(f"Content-Length: {len(payload)}")
         raw = ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+        if self._sock is not None and _dropped(self._sock):
+            self.close()  # the server closed it while idle: nothing was sent on it
         reused = self._sock is not None
         try:
             return self._exchange(raw)
@@ -114,7 +172,12 @@ class SocketTransport:
                 raise ServerUnreachable(
                     f"port-server at {self.addr} closed the connection; is it running?"
                     " (`portctl status`)") from None
-            return self._exchange(raw)  # a kept-alive connection the server had closed
+            if method not in SAFE_TO_REPEAT:
+                raise ServerUnreachable(
+                    f"port-server at {self.addr} dropped the connection after the {method}"
+                    " was sent; it may or may not have been applied: check (e.g. `portctl"
+                    " list`) before repeating it") from None
+            return self._exchange(raw)  # a read on a kept-alive connection: safe to repeat
         except TimeoutError:
             self.close()
             raise ServerUnreachable(
@@ -126,6 +189,7 @@ class SocketTransport:
             self._buf = b""
         self._sock.sendall(raw)
         status, headers = self._read_head()
+        self.last_headers = headers
         if headers.get("transfer-encoding", "").lower() == "chunked":
             data = self._read_chunked()
         elif "content-length" in headers:

@@ -11,6 +11,9 @@ pruning only ever acts on a definite answer.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+
+from port_server.models import Allocation
 
 LIVE, GONE, UNKNOWN = "live", "gone", "unknown"
 
@@ -49,3 +52,18 @@ def state(path: str) -> str:
         return GONE
     except OSError:  # permission denied, a stale mount...: cannot tell
         return UNKNOWN
+
+
+def stale(allocs: Iterable[Allocation]) -> list[tuple[Allocation, str]]:
+    """The allocations whose recorded worktree is gone, each with the reason (one look per
+    folder): what ``portctl prune``, the dashboard's prune and the server's auto-prune release."""
+    seen: dict[str, str] = {}
+    out = []
+    for alloc in allocs:
+        if not alloc.path:
+            continue
+        if alloc.path not in seen:
+            seen[alloc.path] = state(alloc.path)
+        if seen[alloc.path] == GONE:
+            out.append((alloc, f"worktree {alloc.path} is gone"))
+    return out

@@ -12,7 +12,7 @@ import importlib
 import sys
 
 from port_server import __version__
-from port_server.errors import EXIT_USAGE, PortServerError
+from port_server.errors import EXIT_ERROR, EXIT_USAGE, PortServerError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 #: Command modules, in the order their commands appear in --help. Each has ``register(sub)``.
 COMMAND_MODULES = ("allocations", "metadata", "transfer", "run", "daemon_ctl", "sync", "scan",
-                   "project", "project_up", "doctor", "skill", "completion", "mcp_cmd",
-                   "security", "proxy")
+                   "project", "project_up", "prune", "doctor", "skill", "completion",
+                   "mcp_cmd", "security", "proxy")
 
 #: Which module registers each command, so that running one imports only its module (start-up
 #: time: a module's imports are paid by every command). A command missing here still works:
@@ -38,14 +38,14 @@ COMMAND_INDEX = {
     "sync": "sync", "nginx": "sync",
     "scan": "scan", "who": "scan", "adopt": "scan",
     "scan-project": "project", "register": "project", "env": "project",
-    "compose-ports": "project", "up": "project_up",
+    "compose-ports": "project", "up": "project_up", "down": "prune", "prune": "prune",
     "run": "run", "doctor": "doctor", "skill": "skill", "completion": "completion",
     "__complete": "completion", "mcp": "mcp_cmd",
     "renew": "security", "gc": "security", "log": "security", "whoami": "security",
     "proxy": "proxy",
 }
 
-_GLOBAL_OPTIONS_WITH_VALUE = ("--addr", "--token-file")
+_GLOBAL_OPTIONS_WITH_VALUE = ("--addr", "--token-file", "--ca-file")
 
 #: The end of portctl's and portman's --help: exit codes and where the server is looked for.
 EPILOG = ("Exit codes: 0 ok, 1 error (or port taken for check), 2 usage, 3 server unreachable. "
@@ -73,9 +73,10 @@ class Context:
     """What every command gets: the server address and a lazily made client."""
 
     def __init__(self, addr: str | None, token_file: str | None = None,
-                 client: RegistryClient | None = None) -> None:
+                 ca_file: str | None = None, client: RegistryClient | None = None) -> None:
         self.addr = addr
         self.token_file = token_file
+        self.ca_file = ca_file
         #: A client given by the caller (tests: one over the app in process) is not closed here.
         self._client: RegistryClient | None = client
         self._owned = client is None
@@ -85,7 +86,8 @@ class Context:
         if self._client is None:
             from port_server.client import RegistryClient
 
-            self._client = RegistryClient(self.addr, token_file=self.token_file)
+            self._client = RegistryClient(self.addr, token_file=self.token_file,
+                                          ca_file=self.ca_file)
         return self._client
 
     def close(self) -> None:
@@ -110,6 +112,9 @@ def build_parser(prog: str = "portctl",
     parser.add_argument("--addr", help=ADDR_HELP)
     parser.add_argument("--token-file", help="file holding the server's bearer token (default"
                                              " $PORT_SERVER_TOKEN, $PORT_SERVER_TOKEN_FILE)")
+    parser.add_argument("--ca-file", help="CA certificates (PEM) to verify an https:// server"
+                                          " with (default $PORT_SERVER_CA_FILE, else the"
+                                          " system's)")
     parser.add_argument("--version", action="version", version=f"portctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     command = command_in(argv) if argv is not None else None
@@ -129,7 +134,8 @@ def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    ctx = Context(args.addr, getattr(args, "token_file", None), client)
+    ctx = Context(args.addr, getattr(args, "token_file", None), getattr(args, "ca_file", None),
+                  client)
     try:
         if args.addr is not None:  # a usage error now, whether or not the command connects
             from port_server.address import parse_addr
@@ -145,6 +151,9 @@ def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
     except BrokenPipeError:  # `portctl list | head`
         sys.stderr.close()
         return 0
+    except OSError as exc:  # the file system or network said no: one line, not a traceback
+        output.error(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
+        return EXIT_ERROR
     finally:
         ctx.close()
 

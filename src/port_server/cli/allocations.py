@@ -1,4 +1,4 @@
-"""portctl allocate | list | release | check: the registry's core verbs (seed 000)."""
+"""portctl allocate | list | release | check: the registry's core verbs."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Allocate a host port. Re-running returns the same port. --app defaults to the"
                     " git repository name (folder name outside git), --instance to the"
                     " worktree's folder name (never the branch: a checkout keeps its ports).")
-    add_filter_args(p)
+    add_filter_args(p, service_required=True)
     p.add_argument("--port", type=port_arg, help="ask for this exact port (default: auto-assign)")
     p.add_argument("--force", action="store_true",
                    help="register --port even if a running process already has it bound")
@@ -44,9 +44,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser(
-        "release", help="release allocations by filter or --id",
-        description="Release allocations. Needs --id or at least one filter; never releases"
-                    " everything by accident.")
+        "release", help="release allocations by port, filter or --id",
+        description="Release allocations. Needs a port, --id or at least one filter; never"
+                    " releases everything by accident.")
+    p.add_argument("port_pos", nargs="?", type=port_arg, metavar="PORT",
+                   help="release the allocation holding this port (same as --port)")
     add_filter_args(p)
     p.add_argument("--port", type=port_arg, help="release the allocation holding this port")
     p.add_argument("--id", type=id_arg, dest="alloc_id", help="release this allocation id")
@@ -93,11 +95,19 @@ def identity_of(args: argparse.Namespace) -> tuple[str, str, str]:
     return app, instance, args.service
 
 
+def worktree_path() -> str:
+    """The git worktree portctl runs in, recorded on what it allocates (for ``prune``)."""
+    from port_server.workflows.identity import git_worktree
+
+    return git_worktree()
+
+
 def cmd_allocate(args: argparse.Namespace, ctx: Context) -> int:
     from port_server.cli.args import lease_fields
 
     app, instance, service = identity_of(args)
     req = AllocationRequest(app=app, instance=instance, service=service, port=args.port,
+                            path=worktree_path(),
                             force=args.force, **metadata.metadata_from_args(args),
                             **lease_fields(args))
     print_result(ctx.client.allocate(req), args.json)
@@ -118,6 +128,11 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_release(args: argparse.Namespace, ctx: Context) -> int:
+    if args.port_pos is not None:
+        if args.port not in (None, args.port_pos):
+            raise InvalidInput(f"release: PORT {args.port_pos} and --port {args.port} differ;"
+                               " give one of them", field="port")
+        args.port = args.port_pos
     if args.alloc_id is not None:
         if any(v is not None for v in (args.app, args.instance, args.service, args.port)):
             raise InvalidInput("--id cannot be combined with --app/--instance/--service/--port",
@@ -128,8 +143,8 @@ def cmd_release(args: argparse.Namespace, ctx: Context) -> int:
         flt = AllocationFilter(app=args.app, instance=args.instance, service=args.service,
                                port=args.port)
         if flt.is_empty():
-            output.error("release needs --id or at least one of --app, --instance, --service,"
-                         " --port (it never releases everything)")
+            output.error("release needs a PORT, --id or at least one of --app, --instance,"
+                         " --service, --port (it never releases everything)")
             return EXIT_USAGE
         released = ctx.client.release(flt.replace(host=args.host), force=args.force)
     if args.json:

@@ -38,10 +38,10 @@ def positive_int_arg(what: str, hint: str = "") -> Callable[[str], int]:
 id_arg = positive_int_arg("an allocation id", " (ids start at 1)")
 
 
-def add_filter_args(p: argparse.ArgumentParser) -> None:
+def add_filter_args(p: argparse.ArgumentParser, service_required: bool = False) -> None:
     p.add_argument("--app", help="application name")
     p.add_argument("--instance", help="instance (worktree, branch, environment)")
-    p.add_argument("--service", help="service name")
+    p.add_argument("--service", required=service_required, help="service name")
 
 
 def duration_arg(text: str) -> str:

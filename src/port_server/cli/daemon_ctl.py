@@ -30,7 +30,8 @@ STOP_TIMEOUT = 15.0
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    p = sub.add_parser("health", help="is the server up? exit 0 yes, 3 unreachable",
+    p = sub.add_parser("health", help="is the server up and its store writable? exit 0 yes,"
+                                      " 1 store unavailable (the cause is shown), 3 unreachable",
                        description="Ask the server's /healthz. With --wait, keep asking until it"
                                    " answers (after `port-server &`, before the first command).")
     p.add_argument("--wait", type=float, nargs="?", const=START_TIMEOUT, metavar="SECONDS",
@@ -69,7 +70,17 @@ def cmd_health(args: argparse.Namespace, ctx: Context) -> int:
         if _healthy_within(ctx, args.wait, None) is None:
             raise ServerUnreachable(f"port-server did not answer at {ctx.client.via} within"
                                     f" {args.wait:g}s; start it with `portctl start`")
-    data = ctx.client.health()
+    from port_server.errors import EXIT_ERROR, StoreUnavailable
+
+    try:
+        data = ctx.client.health()
+    except StoreUnavailable as exc:  # up, but not ready: say why
+        if args.json:
+            output.as_json(exc.to_json())
+        else:
+            cause = exc.extra.get("cause")
+            output.error(f"not ready ({cause or 'store'}): {exc.message}")
+        return EXIT_ERROR
     if args.json:
         output.as_json(data)
     else:

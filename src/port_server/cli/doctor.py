@@ -130,7 +130,7 @@ def check_mcp() -> Check:
 
     if find_spec("mcp") is None:  # finds the package without importing it
         return Check("mcp", "warn", "the MCP SDK is not installed, so `portctl mcp` cannot run;"
-                                    " pip install 'port-server[mcp]'")
+                                    " pip install '.[mcp]' in the port-server clone")
     return Check("mcp", "ok", "MCP SDK installed; `portctl mcp` is ready")
 
 

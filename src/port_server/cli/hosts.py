@@ -1,4 +1,4 @@
-"""Host options shared by portctl's commands: many hosts can share one registry (issue 9).
+"""Host options shared by portctl's commands: many hosts can share one registry.
 
 Each host runs its own port-server against the shared database; by default a command sees only
 the allocations of the server's own host. ``--host NAME`` and ``--all-hosts`` look further;

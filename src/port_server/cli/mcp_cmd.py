@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Speak the Model Context Protocol on stdin/stdout so an MCP client (Claude"
                     " Code, Codex, an IDE) can allocate ports as native tools. Talks to the"
                     " server at --addr / $PORT_SERVER_ADDR. Needs the mcp extra:"
-                    " pip install 'port-server[mcp]'.")
+                    " pip install '.[mcp]' in the port-server clone.")
     p.set_defaults(func=cmd_mcp)
 
 
@@ -28,8 +28,8 @@ def cmd_mcp(args: argparse.Namespace, ctx: Context) -> int:
     try:
         import mcp  # noqa: F401
     except ImportError:
-        raise PortServerError("portctl mcp needs the MCP SDK: pip install 'port-server[mcp]'"
-                              ) from None
+        raise PortServerError("portctl mcp needs the MCP SDK: pip install '.[mcp]' in the"
+                              " port-server clone") from None
     from port_server.mcp_server import main
 
     return main(ctx.addr)

@@ -1,4 +1,4 @@
-"""Seed 001's registry metadata in portctl: ``update``, ``suggest``, ``pools``, and the metadata
+"""portman's registry metadata in portctl: ``update``, ``suggest``, ``pools``, and the metadata
 flags, filters and columns that ``allocate`` and ``list`` share with them."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ LIST_FILTERS = (("--type", "type"), ("--owner", "owner"), ("--env", "environment
 
 
 def add_metadata_args(p: argparse.ArgumentParser, short: bool = False) -> None:
-    """The metadata flags; ``short`` also gives seed 001's -t -o -e -s -u -n."""
+    """The metadata flags; ``short`` also gives portman's -t -o -e -s -u -n."""
     for flag, dest, _, help_text in METADATA_FLAGS:
         names = [flag, f"-{flag[2]}"] if short else [flag]
         p.add_argument(*names, dest=dest, metavar=dest.upper(), help=help_text)

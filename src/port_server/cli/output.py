@@ -34,9 +34,20 @@ def as_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False))
 
 
+#: Control characters (C0, DEL, C1, line/paragraph separators) -> a space.
+_ONE_LINE = {c: " " for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+
+
+def one_line(text: str) -> str:
+    """``text`` with each control character as a space: one line, safe for a terminal."""
+    return text.translate(_ONE_LINE)
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = "") -> None:
-    """A plain aligned table; an empty ``rows`` prints ``empty`` (if any) instead."""
-    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    """A plain aligned table; an empty ``rows`` prints ``empty`` (if any) instead. Each cell is
+    one line: newlines, tabs and other control characters become spaces (a recorded command line
+    may hold a whole script; an escape sequence must not reach the terminal)."""
+    cells = [[one_line("" if c is None else str(c)) for c in row] for row in rows]
     if not cells:
         if empty:
             print(empty)

@@ -1,9 +1,9 @@
-"""``portman``: seed 001's command lines on the same registry and client as portctl.
+"""``portman``: portman's classic command lines on the same registry and client as portctl.
 
-Each seed command maps onto portctl's code paths (see the README's portman section):
+Each portman command maps onto portctl's code paths (see docs/portman.md):
 ``portman allocate NAME`` records NAME (folded into a valid name) as the service of app
 ``portman`` (or ``--app``), instance ``default``; ``-p PORT`` registers that port even when a
-running service already has it bound (the seed's "register existing port" recipe), with a warning.
+running service already has it bound (portman's "register existing port" recipe), with a warning.
 ``scan`` and ``sync`` are dispatched to ``port_server.cli.scan.portman_scan`` and
 ``port_server.cli.sync.portman_sync`` when those features are installed.
 """
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list all ports (-c for CSV)",
                        description="List every allocation, ordered by port.")
     p.add_argument("-c", "--csv", action="store_true", help="CSV with a header row")
-    for flag, dest in metadata.LIST_FILTERS:  # seed 001's short flags: -t -o -e -s
+    for flag, dest in metadata.LIST_FILTERS:  # portman's short flags: -t -o -e -s
         names = (flag,) if dest == "source" else (f"-{flag[2]}", flag)
         p.add_argument(*names, dest=dest, help=f"only this {dest}")
     p.add_argument("--json", action="store_true", help="print a JSON array")
@@ -151,7 +151,7 @@ def cmd_allocate(args: argparse.Namespace, ctx: Context) -> int:
     try:
         result = ctx.client.allocate(req)
     except PortInUse as exc:
-        # Seed 001: `portman allocate NAME -p PORT` is how a running service gets registered.
+        # `portman allocate NAME -p PORT` is how a running service gets registered.
         output.warn(f"{exc.message.split(';')[0]}; registering it for {req.service} anyway")
         result = ctx.client.allocate(AllocationRequest(**{**req.__dict__, "force": True}))
     print_result(result, args.json)

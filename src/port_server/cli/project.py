@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from port_server.cli import output
 from port_server.errors import EXIT_ERROR, EXIT_OK
+from port_server.safe_write import FOLLOW_HELP
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -52,20 +53,26 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = sub.add_parser(
         "env", help="print or write NAME=port lines for a project's allocations",
-        description="NAME=port for each allocation of app/instance (default name: the service"
-                    " upper-cased plus _PORT). --write FILE updates only those lines in FILE and"
-                    " keeps every other byte; names not in the file are appended.")
+        description="NAME=port for each allocation of app/instance, plus the derived values of"
+                    " the [env] templates (config file, .portctl.toml). NAME: --var, else the"
+                    " variable the compose file here references, else the service upper-cased"
+                    " plus _PORT (the same rule as `up`). --write FILE updates only those lines"
+                    " in FILE and keeps every other byte; names not in the file are appended.",
+        epilog='direnv: put `eval "$(portctl env --export)"` in .envrc')
     identity_args(p)
     p.add_argument("--write", metavar="FILE", help="update (or create) this .env file")
+    p.add_argument("--follow-symlinks", action="store_true", help=FOLLOW_HELP)
+    p.add_argument("--export", action="store_true",
+                   help="print `export NAME=value` lines for a shell or direnv to eval")
     _var_arg(p)
     p.add_argument("--json", action="store_true", help="print {NAME: port} as JSON")
     p.set_defaults(func=cmd_env)
 
     p = sub.add_parser(
-        "compose-ports", help='print a compose ports: snippet ("${PG_PORT}:5432")',
+        "compose-ports", help='print a compose ports: snippet ("${PG_PORT:-5432}:5432")',
         description="Print the ports: snippet for each SERVICE: the host port from an .env"
-                    " variable, the container port from a table of well-known images or"
-                    " --container-port.")
+                    " variable (named as `env` and `up` name it) defaulting to the container"
+                    " port, which comes from a table of well-known images or --container-port.")
     p.add_argument("services", nargs="+", metavar="SERVICE", help="service name(s)")
     p.add_argument("--container-port", type=_port_arg, metavar="N",
                    help="container port (for services not in the well-known table)")
@@ -113,10 +120,12 @@ def cmd_scan_project(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         output.as_json([c.to_dict() for c in result.claims])
         return EXIT_OK
+    # SOURCE: the key or entry that sets the port (forwardPorts, server.port, a recipe).
     rows = [(f"{c.file}:{c.line}", c.kind, c.service, _port_text(c),
-             c.container_port or "", c.protocol, c.host_ip, c.note) for c in result.claims]
+             c.container_port or "", c.protocol, c.host_ip, c.extra.get("source", ""), c.note)
+            for c in result.claims]
     output.table(("FILE", "KIND", "SERVICE", "HOST PORT", "CONTAINER", "PROTO", "HOST IP",
-                  "NOTE"), rows, empty="no host-bound ports found")
+                  "SOURCE", "NOTE"), rows, empty="no host-bound ports found")
     return EXIT_OK
 
 
@@ -145,39 +154,54 @@ def cmd_register(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_env(args: argparse.Namespace, ctx: Context) -> int:
-    from port_server.workflows.project import env_values, parse_var_overrides, project_path
+    from port_server.workflows.env import env_values
+    from port_server.workflows.project import parse_var_overrides, project_path
 
     overrides = parse_var_overrides(args.var)
-    app, instance = identity(args, project_path(".").resolve())
-    values = env_values(ctx.client, app, instance, overrides)
+    here = project_path(".").resolve()
+    app, instance = identity(args, here)
+    skipped: dict[str, str] = {}
+    values = env_values(ctx.client, app, instance, overrides, here, skipped)
+    for name, why in skipped.items():
+        output.warn(f"{name}: left out, {why}")
     if args.write:
-        write_env_file(project_path(args.write), values, announce=not args.json)
+        write_env_file(project_path(args.write), values, announce=not args.json,
+                       follow_symlinks=args.follow_symlinks)
     if args.json:
         output.as_json(values)
+    elif args.export:
+        import shlex
+
+        for name, value in values.items():
+            output.emit(f"export {name}={shlex.quote(str(value))}")
     elif not args.write:
         if not values:
             output.warn(f"no allocations for {app}/{instance}")
-        for name, port in values.items():
-            output.emit(f"{name}={port}")
+        for name, value in values.items():
+            output.emit(f"{name}={value}")
     return EXIT_OK
 
 
-def write_env_file(path: Path, values: Mapping[str, int | str], announce: bool = True) -> None:
+def write_env_file(path: Path, values: Mapping[str, int | str], announce: bool = True,
+                   follow_symlinks: bool = False) -> None:
     """Update ``path`` in place (only the lines for ``values``) and say what changed (on stderr
     when ``announce`` is False, so that --json output stays one JSON document)."""
     from port_server.workflows import project
 
-    update = project.write_env_file(path, values)
+    update = project.write_env_file(path, values, follow_symlinks)
     stream = None if announce else sys.stderr
     for line in project.env_update_lines(path, values, update):
         output.emit(line, stream)
 
 
 def cmd_compose_ports(args: argparse.Namespace, ctx: Context) -> int:
-    from port_server.workflows.project import compose_port_entries, parse_var_overrides
+    from pathlib import Path
+
+    from port_server.workflows.env import compose_port_entries
+    from port_server.workflows.project import parse_var_overrides
 
     entries = compose_port_entries(args.services, args.container_port,
-                                   parse_var_overrides(args.var))
+                                   parse_var_overrides(args.var), Path.cwd())
     if args.json:
         output.as_json(entries)
         return EXIT_OK

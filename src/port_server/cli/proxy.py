@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from port_server.cli import output
+from port_server.safe_write import FOLLOW_HELP
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,8 +40,13 @@ def _summary(data: dict[str, Any]) -> None:
 
 def cmd_proxy(args: argparse.Namespace, ctx: Context) -> int:
     action = args.action or "status"
+    if action != "hosts" and (args.write or args.file != HOSTS_FILE):
+        from port_server.errors import InvalidInput
+
+        raise InvalidInput("--write and --file go with `portctl proxy hosts`", field="file")
     if action in ("start", "stop", "status"):
-        data = ctx.client.proxy("" if action == "status" else action)
+        data = ctx.client.proxy("" if action == "status" else action,
+                                all_hosts=action == "start" and args.all_hosts)
         if args.json:
             output.as_json(data)
         else:
@@ -77,7 +83,8 @@ def _trust(data: dict[str, Any]) -> int:
 def _hosts(data: dict[str, Any], args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from port_server.proxy_files import hosts_block, merge_hosts, write_text_safely
+    from port_server.proxy_files import hosts_block, merge_hosts
+    from port_server.safe_write import write_file
 
     names = [r["name"] for r in data.get("routes", ())]
     if not args.write:
@@ -88,7 +95,7 @@ def _hosts(data: dict[str, Any], args: argparse.Namespace) -> int:
         current = path.read_text()
         updated = merge_hosts(current, names)
         if updated != current:
-            write_text_safely(path, updated)
+            write_file(path, updated, field="file", follow_symlinks=args.follow_symlinks)
     except OSError as exc:
         output.error(f"{path}: {exc.strerror or exc}; run it as root (sudo portctl proxy hosts"
                      " --write) or omit --write to print the block")
@@ -178,7 +185,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("action", nargs="?", choices=("start", "stop", "status", "ca", "trust",
                                                  "hosts"), help="what to do (default status)")
     p.add_argument("--json", action="store_true", help="machine-readable status")
+    p.add_argument("--all-hosts", action="store_true",
+                   help="start: also route other hosts' allocations of a shared registry, at"
+                        " SERVICE.INSTANCE.APP.HOST.localhost")
     p.add_argument("--write", action="store_true",
                    help="hosts: keep the names in a marked block of --file (needs root)")
     p.add_argument("--file", default=HOSTS_FILE, help="hosts: the file (default /etc/hosts)")
+    p.add_argument("--follow-symlinks", action="store_true", help=FOLLOW_HELP)
     p.set_defaults(func=cmd_proxy)

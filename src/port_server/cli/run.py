@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                " manage.py runserver, flask, uvicorn, gunicorn, hugo, jekyll, mkdocs, php -S,"
                " http.server...) get the port as they expect it unless the command has {port}"
                " or a port option; see docs/worktrees.md.")
-    add_filter_args(p)
+    add_filter_args(p, service_required=True)
     p.add_argument("--type", default="", help="pool to auto-assign from (e.g. web, api)")
     from port_server.cli.metadata import add_http_arg
 
@@ -119,9 +119,11 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
     cmd, note = port_argv(cmd, args.framework, Path.cwd())
     app, instance, service = identity_of(args)
+    from port_server.cli.allocations import worktree_path
+
     result = ctx.client.allocate(AllocationRequest(
         app=app, instance=instance, service=service, type=args.type, source="run",
-        http=args.http))
+        http=args.http, path=worktree_path()))
     alloc = result.allocation
     argv = substitute(cmd, alloc.port)
     if note:

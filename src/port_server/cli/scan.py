@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                     " registry, one row per port and protocol: ok (registered, listening), down"
                     " (registered, nothing listens), unregistered (listening, not registered),"
                     " conflict (the listener is not the recorded pid/command, or the port is"
-                    " registered twice in a colliding way). Exit 1 when a conflict is shown.")
+                    " registered twice in a colliding way), orphan (still listening, but the"
+                    " holder's process has exited or its worktree is gone). Exit 1 when a"
+                    " conflict is shown.")
     add_scan_args(p)
     p.set_defaults(func=cmd_scan)
 
@@ -135,6 +137,9 @@ def render_scan(report: ScanReport) -> int:
     for row in report.rows:
         if row.state == "conflict":
             output.emit(f"conflict on {row.port}/{row.protocol}: {row.reason}")
+        elif row.state == "orphan":
+            output.emit(f"orphan on {row.port}/{row.protocol}: {row.reason} (`portctl prune"
+                        " --orphans --kill` stops it)")
     output.emit(summary(report))
     if report.hidden:
         output.warn(HIDDEN_HINT)
@@ -153,7 +158,7 @@ def cmd_scan(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def portman_scan(args_list: list[str], ctx: Context) -> int:
-    """``portman scan [-d] [--json] ...``: seed 001's conflict scan, the same as portctl scan."""
+    """``portman scan [-d] [--json] ...``: portman's conflict scan, the same as portctl scan."""
     from port_server.cli import _Parser
 
     p = _Parser(prog="portman scan", description="Scan for port conflicts and unregistered"
@@ -177,7 +182,7 @@ def who_lines(port: int, rows: Sequence[ScanRow]) -> list[str]:
             lines.append(f"  allocated to {a.key} (id={a.id}, source {a.source}{extra})")
         for lst in row.listeners:
             pid, name, user, _ = _process(lst)
-            cmd = lst.cmdline or ("(hidden)" if "cmdline" in lst.hidden else "")
+            cmd = output.one_line(lst.cmdline) or ("(hidden)" if "cmdline" in lst.hidden else "")
             who = f"pid {pid} ({name or '?'})" if lst.pid is not None else lst.describe()
             lines.append(f"  listening on {lst.address} by {who}"
                          + (f", user {user}" if user else "") + (f": {cmd}" if cmd else ""))

@@ -11,8 +11,9 @@ import argparse
 
 from port_server import __version__
 from port_server.cli import output
-from port_server.errors import EXIT_OK
+from port_server.errors import EXIT_OK, InvalidInput, path_error
 from port_server.records import Record
+from port_server.safe_write import FOLLOW_HELP
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,17 +36,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                                  parser_class=type(p))
     p.set_defaults(func=lambda args, ctx: _usage(p))
     inst = skill_sub.add_parser(
-        "install", help="write SKILL.md and references/ (default ./.claude/skills/port-server/)",
-        description="Write the skill to ./.claude/skills/port-server/ (default), to the skills"
-                    " folder of every agent home that exists with --global (~/.claude, ~/.codex,"
-                    " ~/.agents), or to DIR/port-server/ with --dir. Re-running updates in place;"
-                    " files you edited are kept unless --force.")
+        "install", help="write SKILL.md and references/ (default: the project's"
+                        " .claude/skills/port-server/)",
+        description="Write the skill to .claude/skills/port-server/ at the root of the git"
+                    " repository you are in (default; the current folder outside git), to the"
+                    " skills folder of every agent home that exists with --global (~/.claude,"
+                    " ~/.codex, ~/.agents), or to DIR/port-server/ with --dir. Re-running updates"
+                    " in place; files you edited are kept unless --force.")
     where = inst.add_mutually_exclusive_group()
     where.add_argument("--global", dest="global_", action="store_true",
                        help="install for every agent home found in your home directory")
     where.add_argument("--dir", help="install into DIR/port-server/ (DIR is a skills folder)")
     inst.add_argument("--force", action="store_true", help="overwrite files you have edited")
     inst.add_argument("--json", action="store_true", help="print what was written as JSON")
+    inst.add_argument("--follow-symlinks", action="store_true", help=FOLLOW_HELP)
     inst.set_defaults(func=cmd_install)
 
 
@@ -86,9 +90,13 @@ def global_skill_dirs(home: Path | None = None) -> list[Path]:
 
 
 def project_skill_dir(cwd: Path | None = None) -> Path:
+    """``.claude/skills`` at the root of the project holding ``cwd`` (the nearest folder with a
+    ``.git``, so running from ``repo/src`` installs for the repository), else in ``cwd``."""
     from pathlib import Path
 
-    return (cwd or Path.cwd()) / ".claude" / "skills"
+    here = (cwd or Path.cwd()).resolve()
+    root = next((d for d in (here, *here.parents) if (d / ".git").exists()), here)
+    return root / ".claude" / "skills"
 
 
 class FileResult(Record):
@@ -96,9 +104,20 @@ class FileResult(Record):
     action: str  # created | updated | unchanged | kept
 
 
-def install(skills_dir: Path, force: bool = False) -> list[FileResult]:
-    """Install into ``skills_dir/port-server``; never overwrite an edited file unless ``force``."""
+def install(skills_dir: Path, force: bool = False, follow_symlinks: bool = False,
+            below: Path | None = None, flag: str = "") -> list[FileResult]:
+    """Install into ``skills_dir/port-server``; never overwrite an edited file unless ``force``.
+
+    Every file is written safely (``safe_write``): a symlink planted at one of the files, or at
+    a folder between ``below`` (default ``skills_dir``) and them, is refused, ``force`` or not,
+    unless ``follow_symlinks``.
+    """
     import json
+
+    from port_server.safe_write import make_dirs, write_file
+
+    below = skills_dir if below is None else below
+    guard = None if follow_symlinks else below
 
     target = skills_dir / SKILL_NAME
     manifest_path = target / MANIFEST
@@ -124,13 +143,14 @@ def install(skills_dir: Path, force: bool = False) -> list[FileResult]:
         else:
             action = "kept"
         if action in ("created", "updated"):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            make_dirs(path.parent, guard or path.parent, field="dir", flag=flag)
+            write_file(path, data, below=guard, follow_symlinks=follow_symlinks, field="dir",
+                       flag=flag)
         written[rel] = new if action != "kept" else recorded.get(rel, "")
         results.append(FileResult(str(path), action))
-    manifest_path.parent.mkdir(parents=True, exist_ok=True)
-    manifest_path.write_text(json.dumps({"version": __version__, "files": written}, indent=2)
-                             + "\n")
+    make_dirs(manifest_path.parent, guard or manifest_path.parent, field="dir", flag=flag)
+    write_file(manifest_path, json.dumps({"version": __version__, "files": written}, indent=2)
+               + "\n", below=guard, follow_symlinks=follow_symlinks, field="dir", flag=flag)
     return results
 
 
@@ -155,11 +175,21 @@ def cmd_install(args: argparse.Namespace, ctx: Context) -> int:
         dirs = global_skill_dirs()
     elif args.dir:
         dirs = [Path(args.dir).expanduser()]
+        if dirs[0].exists() and not dirs[0].is_dir():
+            raise InvalidInput(f"--dir {args.dir}: not a folder; give a skills folder, e.g."
+                               " ~/.claude/skills", field="dir")
     else:
         dirs = [project_skill_dir()]
     report = []
     for skills_dir in dirs:
-        results = install(skills_dir, force=args.force)
+        # In a project (a repository someone else may have written) no folder of
+        # .claude/skills/port-server may be a planted link; elsewhere, below the skills folder.
+        below = skills_dir.parent.parent if not (args.global_ or args.dir) else skills_dir
+        try:
+            results = install(skills_dir, force=args.force, follow_symlinks=args.follow_symlinks,
+                              below=below, flag="--dir" if args.dir else "skills folder")
+        except OSError as exc:
+            raise path_error("--dir" if args.dir else "skills folder", skills_dir, exc) from None
         report.append({"dir": str(skills_dir / SKILL_NAME),
                        "files": [dict(r.__dict__) for r in results]})
         if not args.json:

@@ -1,4 +1,4 @@
-"""portctl sync dokploy | nginx, and ``portman sync [--dry-run] [--nginx]`` (seed 001).
+"""portctl sync dokploy | nginx, and ``portman sync [--dry-run] [--nginx]``.
 
 The CLI reads Dokploy itself (its API key never reaches port-server), maps what it publishes to
 desired allocations, and sends them in one call: the server plans and applies the sync in one
@@ -230,7 +230,7 @@ def portman_parser() -> argparse.ArgumentParser:
     from port_server.cli import _Parser
 
     p = _Parser(prog="portman sync",
-                description="Sync the registry with Dokploy (seed 001): --dry-run previews,"
+                description="Sync the registry with Dokploy: --dry-run previews,"
                             " --nginx prints an nginx config for Dokploy's domains instead.")
     add_dokploy_args(p)
     p.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")

@@ -1,4 +1,4 @@
-"""portctl export | import: the whole registry as JSON, CSV or seed 001's portman registry file.
+"""portctl export | import: the whole registry as JSON, CSV or portman's registry file.
 
 Import goes through the server (``POST /v1/import``), which applies every entry or none.
 """
@@ -10,6 +10,7 @@ import sys
 
 from port_server.cli import output
 from port_server.errors import EXIT_ERROR, EXIT_OK, ImportConflict, InvalidInput
+from port_server.safe_write import FOLLOW_HELP
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,17 +25,18 @@ EXPORT_FORMATS = ("json", "csv", "portman")
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
-        "export", help="write the whole registry as json, csv or portman (seed 001) format",
+        "export", help="write the whole registry as json, csv or portman's registry format",
         description="Write every allocation. json: portctl's own format (import reads it back);"
-                    " csv: RFC 4180 with a header row; portman: seed 001's port_registry.json.")
+                    " csv: RFC 4180 with a header row; portman: portman's port_registry.json.")
     p.add_argument("--format", choices=EXPORT_FORMATS, default="json",
                    help="output format (default json)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--follow-symlinks", action="store_true", help=FOLLOW_HELP)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
         "import", help="register allocations from a portman registry file or a portctl export",
-        description="Read seed 001's registry file ({\"allocations\": {\"3000\": {...}}}) or"
+        description="Read portman's registry file ({\"allocations\": {\"3000\": {...}}}) or"
                     " `portctl export` JSON and register its entries, all or none. Reports what"
                     " was added, what already matched and what conflicts; on a conflict nothing"
                     " changes unless --force (then the file wins). Ports bound on this machine"
@@ -65,10 +67,18 @@ def render_export(allocs: list[Allocation], fmt: str) -> str:
 
 
 def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
+    import os
+
+    if args.output and os.path.isdir(args.output):
+        raise InvalidInput(f"--output {args.output}: is a folder; give a file path, e.g."
+                           f" {os.path.join(args.output, 'ports.' + args.format)}",
+                           field="output")
     text = render_export(ctx.client.list(), args.format)
     if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        from port_server.safe_write import write_file
+
+        write_file(args.output, text, field="output", follow_symlinks=args.follow_symlinks,
+                   flag="--output")
         output.emit(f"wrote {args.format} export to {args.output}", stream=sys.stderr)
     else:
         output.raw(text)

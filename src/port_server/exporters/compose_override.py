@@ -12,7 +12,7 @@ host IPs and udp are kept; the tracked compose file itself is never touched.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,26 +111,34 @@ def _long(fields: dict[str, Any], service: str, name: Namer,
     return out
 
 
-def compose_override(compose_text: str, name: Namer) -> Override | None:
-    """The override for ``compose_text``; None when no service publishes a literal host port.
-    Raises ``ScanError`` when the text is not a compose file."""
+def compose_override(texts: Sequence[str], name: Namer) -> Override | None:
+    """The override for compose files ``texts`` (in the order compose merges them: a later
+    file's ports add to an earlier one's, or replace them with ``!override``/``!reset``); None
+    when no service publishes a literal host port. Raises ``ScanError`` for a non-compose text."""
     from port_server.scanners import yaml_nodes as yn
     from port_server.scanners.compose import services_of
 
-    root = yn.compose_document(compose_text)
-    if not yn.is_mapping(root):
-        return None
     budget = yn.Budget()
+    entries: dict[str, list[Any]] = {}
+    for text in texts:
+        root = yn.compose_document(text)
+        if not yn.is_mapping(root):
+            continue
+        for service, fields in services_of(yn.mapping(root, budget), budget).items():
+            node = fields.get("ports")
+            if node is not None and node.tag in ("!override", "!reset"):
+                entries[service] = []
+            entries.setdefault(service, []).extend(yn.sequence(node, budget))
     result = Override(text="")
     body: list[str] = []
-    for service, fields in services_of(yn.mapping(root, budget), budget).items():
+    for service, nodes in entries.items():
         lines: list[str] = []
         moved: dict[str, int] = {}
-        for entry in yn.sequence(fields.get("ports"), budget):
-            text = yn.scalar(entry)
+        for entry in nodes:
+            short = yn.scalar(entry)
             rewritten = (_long(yn.mapping(entry, budget), service, name, moved)
                          if yn.is_mapping(entry) else
-                         _short(text, service, name, moved) if text is not None else [])
+                         _short(short, service, name, moved) if short is not None else [])
             if rewritten:
                 for item in rewritten:
                     lines.extend(_entry_lines(item))

@@ -2,7 +2,7 @@
 
 - ``json``: portctl's own export, ``{"format": "port-server", "version": 1, "allocations": [...]}``
   with every Allocation field; a bare list (``portctl list --json``) reads the same way.
-- ``portman``: seed 001's ``config/port_registry.json``, ``{"allocations": {"3000": {"service",
+- ``portman``: portman's ``config/port_registry.json``, ``{"allocations": {"3000": {"service",
   "environment", "status", "owner", "url", ...}}}``, keyed by port ("5353/udp" for udp). Its free
   text service names ("FibreFlow Production") become registry names ("FibreFlow-Production"); app
   and instance default to ``portman``/``default``, as ``portman allocate`` records them.
@@ -25,7 +25,7 @@ FORMAT_VERSION = 1
 PORTMAN_APP = "portman"
 PORTMAN_INSTANCE = "default"
 
-#: Seed 001 entry keys we understand, mapped to Allocation fields (others are ignored).
+#: portman registry entry keys we understand, mapped to Allocation fields (others are ignored).
 _PORTMAN_KEYS = {
     "service": "service", "name": "service", "type": "type", "owner": "owner",
     "environment": "environment", "env": "environment", "status": "status", "url": "url",

@@ -25,7 +25,11 @@ class DokployClient:
     retry with ``Authorization: Bearer`` for older servers, which is then kept."""
 
     def __init__(self, url: str, api_key: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        parts = urlsplit(url.strip())
+        try:
+            parts = urlsplit(url.strip())
+            parts.port  # noqa: B018  (raises on a port that is not a number)
+        except ValueError:  # e.g. 'http://[::1' (an unclosed IPv6 literal)
+            parts = urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise InvalidInput(f"--url: {url!r} is not a Dokploy address; use e.g."
                                " http://127.0.0.1:3000", field="url")

@@ -8,7 +8,7 @@ from port_server.exporters.nginx_conf import ProxyRoute, SkippedRoute
 from port_server.integrations.dokploy import ENGINE_PORTS, SOURCE, Published, Service, Snapshot
 from port_server.models import AllocationRequest, registry_name
 
-#: Dokploy's applicationStatus / composeStatus -> the registry's status words (seed 001's).
+#: Dokploy's applicationStatus / composeStatus -> the registry's status words (portman's).
 STATUS_WORDS = {"done": "active", "running": "deploying", "error": "error", "idle": "inactive"}
 #: Dokploy's own ports: (service, port, protocol, remote servers too, monitoring only).
 OWN_PORTS = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from port_server.errors import InvalidInput
 from port_server.models import Allocation
@@ -22,7 +22,8 @@ from port_server.records import Record
 DOMAIN = "localhost"
 #: The pools whose allocations are HTTP services (a proxy name) unless said otherwise.
 HTTP_POOLS = ("web", "api", "monitoring")
-#: Instances taken as "the main worktree's" for ``<app>.localhost``, in this order.
+#: Instances taken as "the main worktree's" for ``<app>.localhost`` when no recorded worktree
+#: path says which one is, in this order.
 MAIN_INSTANCES = ("main", "master", "default")
 
 _FOLD = re.compile(r"[._]+")
@@ -111,8 +112,12 @@ def _pick_default(allocs: Sequence[Allocation], default_service: str) -> Allocat
     return allocs[0] if len(allocs) == 1 else None
 
 
-def _pick_main(instances: Mapping[str, object],
-               main_instances: Sequence[str]) -> str | None:
+def _pick_main(instances: Mapping[str, Allocation], main_instances: Sequence[str],
+               is_main: Callable[[Allocation], bool] | None) -> str | None:
+    if is_main is not None:
+        for instance, alloc in instances.items():
+            if is_main(alloc):
+                return instance
     for name in main_instances:
         for instance in instances:
             if instance.lower() == name:
@@ -123,9 +128,11 @@ def _pick_main(instances: Mapping[str, object],
 
 
 def build_table(allocs: Iterable[Allocation], local_host: str, default_service: str = "web",
-                all_hosts: bool = False,
-                main_instances: Sequence[str] = MAIN_INSTANCES) -> NameTable:
-    """The route table for ``allocs`` (only ``http`` TCP ones count), oldest first wins."""
+                all_hosts: bool = False, main_instances: Sequence[str] = MAIN_INSTANCES,
+                is_main: Callable[[Allocation], bool] | None = None) -> NameTable:
+    """The route table for ``allocs`` (only ``http`` TCP ones count), oldest first wins.
+    ``is_main`` tells whether an allocation was made from its app's main worktree (its
+    recorded ``path``), which then names ``<app>.localhost``."""
     routes: dict[str, Route] = {}
     problems: list[str] = []
     groups: dict[tuple[str, str], dict[str, list[Allocation]]] = {}
@@ -153,7 +160,7 @@ def build_table(allocs: Iterable[Allocation], local_host: str, default_service: 
                     if (pick := _pick_default(members, default_service)) is not None}
         for alloc in defaults.values():
             _alias(routes, problems, alloc, local_host, "instance")
-        main = _pick_main(defaults, main_instances)
+        main = _pick_main(defaults, main_instances, is_main)
         if main is not None:
             _alias(routes, problems, defaults[main], local_host, "app", app_domain)
     ordered = sorted(routes.values(), key=lambda r: (r.name.count("."), r.name))

@@ -58,7 +58,7 @@ SCANNERS: tuple[Scanner, ...] = (
     Scanner("gunicorn", "gunicorn", is_gunicorn_config, scan_gunicorn),
     Scanner("justfile", "just", is_justfile, scan_justfile, wants_env=True),
     Scanner("mise", "mise", is_mise_file, scan_mise),
-    Scanner("taskfile", "taskfile", is_taskfile, scan_taskfile),
+    Scanner("taskfile", "taskfile", is_taskfile, scan_taskfile, wants_env=True),
     Scanner("tiltfile", "tilt", is_tiltfile, scan_tiltfile),
 )
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from port_server.models import PortClaim
-from port_server.scanners.base import SourceFile, base_name, claim, valid_port
+from port_server.scanners.base import ScanError, SourceFile, base_name, claim, valid_port
 from port_server.scanners.interpolate import UNRESOLVED
 
 # -- Puma ------------------------------------------------------------------------------------
@@ -153,14 +153,22 @@ def _strip_ruby_comment(line: str) -> str:
 # -- gunicorn --------------------------------------------------------------------------------
 
 def is_gunicorn_config(rel: str) -> bool:
-    name = base_name(rel)
-    return name.endswith(".py") and "gunicorn" in name.lower()
+    """``*gunicorn*.py`` (``gunicorn.conf.py``, ``gunicorn_config.py``...), any ``.py`` in a
+    ``gunicorn/`` folder, and the older ``gunicorn.conf`` name (also Python)."""
+    name = base_name(rel).lower()
+    return (name.endswith(".py") and ("gunicorn" in name or rel.startswith("gunicorn/")
+                                      or "/gunicorn/" in rel)) or name == "gunicorn.conf"
 
 
 def scan_gunicorn(src: SourceFile) -> list[PortClaim]:
     from port_server.scanners.pyexpr import Evaluator, parse_module, top_statements
 
-    tree = parse_module(src.text, "a gunicorn config file")
+    try:
+        tree = parse_module(src.text, "a gunicorn config file")
+    except ScanError:
+        if src.rel.endswith(".py"):
+            raise
+        return []  # a gunicorn.conf that is not Python (a supervisor or nginx file)
     ev = Evaluator()
     claims: list[PortClaim] = []
     for stmt in top_statements(tree.body):

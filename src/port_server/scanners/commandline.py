@@ -3,7 +3,8 @@
 Finds ``docker run -p H:C`` (and podman/nerdctl), ``--port N`` / ``--port=N`` / ``-p N`` of any tool
 that is not a client (``psql -p 5433`` connects, it does not bind), ``PORT=N cmd``,
 ``runserver [host:]N``, gunicorn/hypercorn ``--bind host:N``, ``php -S host:N``,
-``python -m http.server N``, ``serve -l N``, ``--inspect=host:N`` and ``--server.port N``.
+``python -m http.server N``, ``serve -l N``, ``--inspect=host:N``, ``--server.port N`` and
+``kubectl port-forward svc/x 8080:80`` (the local side).
 Look-alikes that are not ports stay out: ``docker compose -p NAME``, ``mkdir -p``, ``tsc -p DIR``,
 ``npx -p PKG``, ``wait-on tcp:3000``, ``playwright codegen localhost:3000``.
 A quoted argument that is itself a command (``concurrently "vite --port 3000"``) is scanned too.
@@ -115,6 +116,8 @@ def _scan_segment(seg: list[str], depth: int) -> list[CommandPort]:
             if " " in arg and ("--port" in arg or "-p " in arg or "PORT=" in arg
                                or "docker" in arg):
                 found.extend(scan_command(arg, depth + 1))
+    if tool in ("kubectl", "oc") and "port-forward" in args:
+        return found + _port_forward(args, tool)
     if tool in CLIENT_TOOLS:
         return found
     if tool in DOCKER_LIKE:
@@ -178,6 +181,34 @@ def _docker_ports(args: list[str], tool: str) -> list[CommandPort]:
             continue
         out.extend(CommandPort(m.host_port, m.container_port, m.protocol, m.host_ip,
                                f"{tool} run") for m in mappings if m.host_port is not None)
+    return out
+
+
+def _port_forward(args: list[str], tool: str) -> list[CommandPort]:
+    """``kubectl port-forward RESOURCE [LOCAL:]REMOTE... [--address IP]``: the local ports."""
+    out: list[CommandPort] = []
+    address = ""
+    positional: list[str] = []
+    i = args.index("port-forward") + 1
+    while i < len(args):
+        arg = args[i]
+        if arg == "--address" and i + 1 < len(args):
+            address, i = args[i + 1], i + 2
+            continue
+        if arg.startswith("--address="):
+            address = arg.split("=", 1)[1]
+        elif arg in ("-n", "--namespace", "--context", "--pod-running-timeout") and \
+                i + 1 < len(args):
+            i += 1
+        elif not arg.startswith("-"):
+            positional.append(arg)
+        i += 1
+    ip = address.split(",")[0] if address and address != "localhost" else ""
+    for spec in positional[1:]:  # the first one names the pod or service
+        local, _, remote = spec.partition(":")
+        port, target = _port(local), _port(remote) if remote else _port(local)
+        if port is not None:
+            out.append(CommandPort(port, target, "tcp", ip, f"{tool} port-forward"))
     return out
 
 

@@ -8,7 +8,8 @@ JSON with comments and trailing commas (``jsonc``). Host ports come from:
 - ``appPort``: a number, ``"host:container"``, or a list of either (published like ``docker -p``);
 - ``runArgs``: ``-p``/``--publish`` options handed to ``docker run``;
 - ``portsAttributes`` keys that no entry above names: the editor forwards them when the port is
-  seen listening; reported with a note. Ranges and non-numeric keys are not single ports.
+  seen listening; reported with a note (not when ``onAutoForward`` is ``ignore``). Ranges and
+  non-numeric keys are not single ports.
 
 The claim's service is the port's ``portsAttributes`` label, else the compose service of a
 ``"service:port"`` entry, else ``devcontainer``.
@@ -64,8 +65,10 @@ def scan_devcontainer(src: SourceFile) -> list[PortClaim]:
                              protocol=hit.protocol))
     named = {c.host_port for c in out}
     if isinstance(attributes, JObject):
-        for key in attributes:
+        for key, value in attributes.items():
             port = valid_port(key)
+            if isinstance(value, dict) and value.get("onAutoForward") == "ignore":
+                continue  # the editor is told to leave this port alone
             if port is not None and port not in named:
                 named.add(port)
                 out.append(claim(src, attributes.line_of[key], KIND, labels.get(port, KIND), port,

@@ -20,7 +20,8 @@ from typing import Any
 from port_server.frameworks import FRAMEWORKS, Framework
 from port_server.models import PortClaim
 from port_server.scanners.base import SourceFile, base_name, claim, folder_of, valid_port
-from port_server.scanners.js_config import Config, Property, evaluate, read_config
+from port_server.scanners.js_config import Config, Property, call_arguments, read_config
+from port_server.scanners.js_eval import evaluate
 
 _NOT_A_BIND = frozenset({"proxy", "hmr", "watch", "plugins", "optimizeDeps", "test"})
 _VITE_MODE_FILES = (".env", ".env.local", ".env.development", ".env.development.local")
@@ -127,10 +128,19 @@ def _env_lookup(src: SourceFile, config: Config) -> Any:
 
 
 def _env_dir(config: Config, loaders: set[str]) -> str:
+    """The folder ``loadEnv(mode, DIR)`` reads, relative to the config: a string, a ``const``
+    string, or ``path.resolve(__dirname, '..')``; anything else (``process.cwd()``) is the
+    config's own folder, where vite runs."""
     for name in sorted(loaders):
-        args = [t for t in config.consts[name][2:] if t.text not in (",", ")")]
-        if len(args) >= 2 and args[1].kind == "string" and "${" not in args[1].text:
-            return args[1].text[1:-1]
+        args = call_arguments(config.consts[name][2:])
+        if len(args) < 2:
+            continue
+        arg = args[1]
+        if len(arg) == 1 and arg[0].kind == "name" and arg[0].text in config.consts:
+            arg = config.consts[arg[0].text]
+        strings = [t.text[1:-1] for t in arg if t.kind == "string" and "${" not in t.text]
+        if strings and (len(arg) == 1 or any(t.text == "__dirname" for t in arg)):
+            return "/".join(strings)
     return ""
 
 

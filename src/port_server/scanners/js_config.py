@@ -4,16 +4,12 @@ The file is tokenized (strings, template literals, comments, regular expressions
 a stack of brackets, so each ``port:`` property knows the keys of the objects around it
 (``server``, ``preview``, ``devServer``...). A property whose value is a name (``server:
 serverOptions``) follows that name's ``const`` object; ``config.devServer.port = 3000`` counts as a
-property too. ``Evaluated`` values understand numbers, digit strings, ``Number()``/``parseInt()``,
-``a || b`` / ``a ?? b`` (the right side is a default), ``process.env.X`` (unset: the process
-environment is never read), names bound to vite's ``loadEnv(...)`` (read from the .env files the
-caller passes) and ``const`` names.
+property too. ``js_eval`` computes the values.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _TOKEN = re.compile(r"""
@@ -166,6 +162,21 @@ def _member_chain(tokens: list[Token], end: int) -> tuple[str, ...]:
     return tuple(reversed(names[:-1] if len(names) > 1 else names))
 
 
+def call_arguments(tokens: list[Token]) -> list[list[Token]]:
+    """A call's arguments, from the tokens after its opening parenthesis."""
+    out: list[list[Token]] = []
+    i = 0
+    while i < len(tokens) and tokens[i].text not in (")", "]", "}"):
+        arg = _value(tokens, i)
+        if not arg:
+            break
+        out.append(arg)
+        i += len(arg)
+        if i < len(tokens) and tokens[i].text == ",":
+            i += 1
+    return out
+
+
 def _value(tokens: list[Token], start: int) -> list[Token]:
     """Tokens of one expression: up to a ``,`` ``;`` or closing bracket at its own level."""
     depth = 0
@@ -184,108 +195,3 @@ def _value(tokens: list[Token], start: int) -> list[Token]:
             break
         out.append(tok)
     return out
-
-
-# -- evaluation ------------------------------------------------------------------------------
-
-EnvLookup = Callable[[str, str], str | None]  # (object name, variable) -> value or None
-
-
-@dataclass(frozen=True)
-class Evaluated:
-    value: str | None
-    default: bool = False
-    #: The variable of a ``loadEnv`` object the value is read from (``env.VITE_PORT``), if any.
-    variable: str = ""
-    #: Read from the environment (``process.env.X``, ``import.meta.env.X``, a loadEnv object).
-    from_env: bool = False
-
-
-class _Parser:
-    def __init__(self, tokens: list[Token], config: Config, env: EnvLookup, depth: int) -> None:
-        self.t = tokens
-        self.i = 0
-        self.config = config
-        self.env = env
-        self.depth = depth
-
-    def peek(self, k: int = 0) -> str:
-        return self.t[self.i + k].text if self.i + k < len(self.t) else ""
-
-    def expr(self) -> Evaluated:
-        left = self.unary()
-        while self.peek() in ("||", "??"):
-            self.i += 1
-            right = self.unary()
-            if left.value is None or left.value in ("", "0", "NaN"):
-                left = Evaluated(right.value, right.default or right.value is not None,
-                                 left.variable)
-        if self.peek() == "?" and left.from_env:  # process.env.PORT ? Number(...) : 5173
-            self.i += 1
-            then = self.expr()
-            if self.peek() != ":":
-                return Evaluated(None)
-            self.i += 1
-            otherwise = self.expr()
-            if left.value not in (None, "", "0"):
-                return then
-            return Evaluated(otherwise.value, otherwise.value is not None, left.variable)
-        return left
-
-    def unary(self) -> Evaluated:
-        if self.peek() == "+":
-            self.i += 1
-        return self.primary()
-
-    def primary(self) -> Evaluated:
-        if self.i >= len(self.t):
-            return Evaluated(None)
-        tok = self.t[self.i]
-        self.i += 1
-        if tok.kind == "number":
-            return Evaluated(tok.text.replace("_", ""))
-        if tok.kind == "string":
-            return Evaluated(None if "${" in tok.text else tok.text[1:-1])
-        if tok.text == "(":
-            inner = self.expr()
-            self._close()
-            return inner
-        if tok.kind != "name":
-            return Evaluated(None)
-        chain = [tok.text]
-        while self.peek() in (".", "?.") and self.i + 1 < len(self.t):
-            chain.append(self.t[self.i + 1].text)
-            self.i += 2
-        if self.peek() == "(" and chain[-1] in ("Number", "parseInt", "parseFloat", "String"):
-            self.i += 1
-            inner = self.expr()
-            self._close()
-            return inner
-        if len(chain) >= 2 and chain[:2] in (["process", "env"], ["import", "meta"]):
-            return Evaluated(None, from_env=len(chain) > 2)
-        if len(chain) == 2 and self.env(chain[0], "") is not None:
-            return Evaluated(self.env(chain[0], chain[1]), variable=chain[1], from_env=True)
-        if len(chain) == 1 and chain[0] in self.config.consts and self.depth < 8:
-            return evaluate(self.config.consts[chain[0]], self.config, self.env, self.depth + 1)
-        return Evaluated(None)
-
-    def _close(self) -> None:
-        depth = 0
-        while self.i < len(self.t):  # skip to the matching ")" (extra arguments such as a radix)
-            text = self.t[self.i].text
-            self.i += 1
-            if text in ("(", "[", "{"):
-                depth += 1
-            elif text in (")", "]", "}"):
-                if depth == 0:
-                    return
-                depth -= 1
-
-
-def evaluate(tokens: list[Token], config: Config, env: EnvLookup, depth: int = 0) -> Evaluated:
-    """The value of a port expression, or None when it cannot be known without running code."""
-    parser = _Parser(tokens, config, env, depth)
-    result = parser.expr()
-    if parser.i < len(tokens):  # a ternary, a call, arithmetic: not a value we can know
-        return Evaluated(None)
-    return result

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from port_server.models import PortClaim
-from port_server.scanners.base import SourceFile, base_name
+from port_server.scanners.base import SourceFile, base_name, claim, valid_port
 from port_server.scanners.interpolate import UNRESOLVED
 from port_server.scanners.shell_text import command_claims, from_default
 
@@ -74,6 +74,8 @@ def _recipe(src: SourceFile, name: str, params_text: str, start: int, body: list
             env_defaults: frozenset[str]) -> list[PortClaim]:
     scope = dict(variables)
     defaulted = set(var_defaults)
+    env = dict(env)
+    exported: set[str] = set()
     for p in _PARAM.finditer(params_text):
         default = p.group(3)
         if default is None:
@@ -84,18 +86,28 @@ def _recipe(src: SourceFile, name: str, params_text: str, start: int, body: list
         if value is not None:
             scope[p.group(2)] = value
             defaulted.add(p.group(2))
+            if "$" in p.group(1):  # web $PORT="4000": exported to the recipe's environment
+                env[p.group(2)] = value
+                env_defaults = env_defaults | {p.group(2)}
+                exported.add(p.group(2))
     texts = _joined([line.strip() for line in body])
+    out: list[PortClaim] = []
     if texts and texts[0].startswith("#!"):
         script, uses = _expand("\n".join(texts[1:]), scope, defaulted)
-        return _mark(command_claims(src, "just", name, start + 2, script, env, env_defaults),
-                     uses)
-    out: list[PortClaim] = []
-    for offset, text in enumerate(texts):
-        if not text or text.startswith("#"):
-            continue
-        command, uses = _expand(text.lstrip("@-"), scope, defaulted)
-        out.extend(_mark(command_claims(src, "just", name, start + 1 + offset, command, env,
-                                        env_defaults), uses))
+        out = _mark(command_claims(src, "just", name, start + 2, script, env, env_defaults),
+                    uses)
+    else:
+        for offset, text in enumerate(texts):
+            if not text or text.startswith("#"):
+                continue
+            command, uses = _expand(text.lstrip("@-"), scope, defaulted)
+            out.extend(_mark(command_claims(src, "just", name, start + 1 + offset, command, env,
+                                            env_defaults), uses))
+    port = valid_port(env.get("PORT")) if "PORT" in exported else None
+    if port is not None and not any(c.host_port == port for c in out):
+        out = [c for c in out if c.extra.get("framework") is None]  # the app reads $PORT
+        out.append(claim(src, start, "just", name, port, name, default=True,
+                         note="default of the exported PORT parameter"))
     return out
 
 

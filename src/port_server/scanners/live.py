@@ -2,15 +2,18 @@
 
 The OS half lives in live_sockets.py (sockets and their processes) and docker_ports.py (which
 container publishes a port). This module's half is pure: ``join`` turns allocations and listeners
-into one ``ScanRow`` per port and protocol with a state (ok / down / unregistered / conflict),
-and ``filter_rows`` narrows them; ``scan`` runs both halves for the service.
+into one ``ScanRow`` per port and protocol with a state (ok / down / unregistered / conflict /
+orphan), and ``filter_rows`` narrows them; ``scan`` runs both halves for the service. An
+**orphan** is a listener on a registered port whose allocation has ended in fact: the process
+that held it has exited, or the worktree it was made from is gone (``worktrees.state``), yet
+something still listens there, typically a dev server left behind by a dead session.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
@@ -113,8 +116,10 @@ def _recorded(alloc: Allocation) -> str:
     return " and ".join(parts)
 
 
-def join(allocs: Sequence[Allocation], listeners: Sequence[Listener]) -> list[ScanRow]:
-    """One row per (port, protocol) seen in the registry or on the machine, with its state."""
+def join(allocs: Sequence[Allocation], listeners: Sequence[Listener],
+         ended: Mapping[int, str] | None = None) -> list[ScanRow]:
+    """One row per (port, protocol) seen in the registry or on the machine, with its state.
+    ``ended``: allocation id -> why its holder is gone (see ``ended_holders``)."""
     registered: dict[Key, list[Allocation]] = defaultdict(list)
     for alloc in allocs:
         registered[(alloc.port, alloc.protocol)].append(alloc)
@@ -133,10 +138,32 @@ def join(allocs: Sequence[Allocation], listeners: Sequence[Listener]) -> list[Sc
             reason = f"registered to {held[0].key} (id={held[0].id}); nothing listens"
         elif not held:
             state, reason = "unregistered", _unregistered(seen)
+        elif ended and held[0].id in ended:
+            state = "orphan"
+            reason = (f"registered to {held[0].key} (id={held[0].id}), but {ended[held[0].id]};"
+                      f" {seen[0].describe()} still listens")
         else:
             state, reason = _compare(held[0], seen)
         rows.append(ScanRow(port, protocol, state, held, seen, reason))
     return rows
+
+
+def ended_holders(allocs: Iterable[Allocation], listening: set[Key]) -> dict[int, str]:
+    """Allocations with a listener whose recorded holder is gone: their process lease has
+    exited, or their worktree no longer exists (the OS is asked only for those listened on)."""
+    from port_server import worktrees
+    from port_server.leases import PID_LEASE_SOURCES, process_alive
+
+    out: dict[int, str] = {}
+    for alloc in allocs:
+        if (alloc.port, alloc.protocol) not in listening:
+            continue
+        if alloc.pid and alloc.source in PID_LEASE_SOURCES \
+                and not process_alive(alloc.pid, alloc.pid_start):
+            out[alloc.id] = f"its process (pid {alloc.pid}) has exited"
+        elif alloc.path and worktrees.state(alloc.path) == worktrees.GONE:
+            out[alloc.id] = f"its worktree {alloc.path} is gone"
+    return out
 
 
 def _unregistered(seen: Sequence[Listener]) -> str:
@@ -225,7 +252,8 @@ def scan(allocs: Sequence[Allocation], *, states: frozenset[str] | None = None,
     if published is not None:
         listeners = attach_containers(listeners, [p for p in published
                                                   if in_scope(p.host_port)])
-    rows = filter_rows(join(allocs, listeners), states, app)
+    ended = ended_holders(allocs, {(lst.port, lst.protocol) for lst in listeners})
+    rows = filter_rows(join(allocs, listeners, ended), states, app)
     hidden = any("pid" in lst.hidden for lst in listeners)
     return ScanReport(tuple(rows), details=details, hidden=hidden, docker=docker,
                       elapsed_ms=(time.perf_counter() - started) * 1000)

@@ -13,11 +13,15 @@ import re
 import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from port_server.models import PortClaim
 from port_server.scanners.base import SourceFile, claim
 from port_server.scanners.commandline import CommandPort, scan_command
-from port_server.scanners.interpolate import interpolate
+from port_server.scanners.interpolate import UNRESOLVED, interpolate
+
+if TYPE_CHECKING:
+    from port_server.frameworks import Framework
 
 _ASSIGNMENT = re.compile(r"^(?:export\s+|local\s+|readonly\s+)?([A-Za-z_][A-Za-z0-9_]*)="
                          r"(\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s;&|'\"]*)$")
@@ -33,10 +37,12 @@ class Hit:
     """A port a command binds; ``line`` counts from 0 within the script given."""
 
     line: int
-    port: CommandPort
+    port: CommandPort | None
     default: bool
     #: The environment variable the port was read from (``-p ${WEB_PORT:-3000}``), if one.
     variable: str = ""
+    #: With ``port`` None: a dev server from the frameworks table started with no port.
+    framework: Framework | None = None
 
 
 def split_statements(line: str) -> list[str]:
@@ -92,10 +98,30 @@ def script_hits(script: str, variables: Mapping[str, str] | None = None,
                 continue
             defaults = defaults_used(statement, scope, marked)
             command = interpolate(statement, scope).text
-            hits.extend(Hit(lineno, port, from_default(port.host_port, defaults),
-                            _variable_of(statement, port.host_port, scope, assigned))
-                        for port in scan_command(command))
+            found = [Hit(lineno, port, from_default(port.host_port, defaults),
+                         _variable_of(statement, port.host_port, scope, assigned))
+                     for port in scan_command(command)]
+            hits.extend(found or _implicit(lineno, command))
     return hits
+
+
+def _implicit(lineno: int, command: str) -> list[Hit]:
+    """A dev server (``rails server``, ``flask run``) started with no port: its default port,
+    from the shared frameworks table, applies unless its own config file sets another."""
+    from port_server.frameworks import detect, has_port, strip_wrappers
+
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return []
+    tool = argv[strip_wrappers(argv)] if argv and strip_wrappers(argv) < len(argv) else ""
+    if "/" in tool and not tool.endswith("/rails"):
+        return []  # a binstub (bin/vite is vite_ruby, bin/webpack-dev-server webpacker): own config
+    found = detect(argv) if argv else None
+    if found is None or found.framework.default_port is None or has_port(argv, found) or \
+            any(UNRESOLVED in a for a in argv):
+        return []
+    return [Hit(lineno, None, False, framework=found.framework)]
 
 
 def _variable_of(statement: str, port: int, scope: Mapping[str, str],
@@ -183,9 +209,26 @@ def command_claims(src: SourceFile, kind: str, service: str, line: int, script: 
     """Claims for a script that starts at ``line`` of ``src``; ``source`` is ``service``.
     ``reads_dotenv``: the tool loads the project's .env, so a port read from an environment
     variable is recorded as ``extra["host_var"]`` (``portctl up`` may move it there)."""
-    return [claim(src, line + hit.line, kind, service, hit.port.host_port, service,
-                  host_ip=hit.port.host_ip, container_port=hit.port.container_port,
-                  protocol=hit.port.protocol, default=hit.default,
-                  note=f"default of a placeholder in {service}" if hit.default else "",
-                  host_var=hit.variable if reads_dotenv else None)
-            for hit in script_hits(script, variables, defaulted)]
+    out: list[PortClaim] = []
+    for hit in script_hits(script, variables, defaulted):
+        if hit.port is None:
+            if hit.framework is not None:
+                out.append(_implicit_claim(src, line + hit.line, kind, service, hit.framework))
+            continue
+        out.append(claim(src, line + hit.line, kind, service, hit.port.host_port, service,
+                         host_ip=hit.port.host_ip, container_port=hit.port.container_port,
+                         protocol=hit.port.protocol, default=hit.default,
+                         note=f"default of a placeholder in {service}" if hit.default else "",
+                         host_var=hit.variable if reads_dotenv else None))
+    return out
+
+
+def _implicit_claim(src: SourceFile, line: int, kind: str, service: str,
+                    framework: Framework) -> PortClaim:
+    """Not a host port the files state (so no ``host_port``): a note that the framework's
+    default applies, kept beside the claims so ``scan-project`` and ``register`` can say so."""
+    return PortClaim(file=src.rel, line=line, kind=kind, service=service, host_port=None,
+                     resolved=False, note=f"{framework.name} started with no port: its default"
+                     f" {framework.default_port} applies unless its config sets one",
+                     extra={"source": service, "framework": framework.name,
+                            "implicit_port": framework.default_port})

@@ -1,8 +1,9 @@
 """Spring Boot ``application*.properties`` / ``application*.yml`` (and ``bootstrap*``), wherever
 they sit (``src/main/resources/``, ``config/``, a module's folder).
 
-Keys that bind a port: ``server.port``, ``management.server.port``, ``spring.rsocket.server.port``
-and the grpc starter's ``grpc.server.port``; ``server.address`` / ``management.server.address``
+Keys that bind a port: ``server.port``, ``management.server.port``, ``spring.rsocket.server.port``,
+the grpc starter's ``grpc.server.port`` (and in the same files of Quarkus and Micronaut projects
+``quarkus.http.port``, ``micronaut.server.port``); ``server.address`` and the other address keys
 give the host address. ``${PORT:8080}`` takes the default (marked as one); ``${server.port}``
 reads the file's own key; ``0`` and ``-1`` (a random port, no server) are not fixed ports. Client
 settings (``spring.datasource.*``, ``spring.data.redis.port``, ``spring.mail.port``, broker URLs)
@@ -28,7 +29,11 @@ _PORT_KEYS = {
     "management.port": ("management.address", "-management"),  # Spring Boot 1
     "spring.rsocket.server.port": ("spring.rsocket.server.address", "-rsocket"),
     "grpc.server.port": ("grpc.server.address", "-grpc"),
+    # the same file names in Quarkus and Micronaut projects
+    "quarkus.http.port": ("quarkus.http.host", ""),
+    "micronaut.server.port": ("micronaut.server.host", ""),
 }
+_NAME_KEYS = ("spring.application.name", "quarkus.application.name", "micronaut.application.name")
 _PLACEHOLDER = re.compile(r"\$\{([^}:]+)(?::([^}]*))?\}")
 _MAVEN_TOKEN = re.compile(r"^([^#\n]*:\s+)(@[\w.\-]+@)[ \t]*$", re.MULTILINE)
 _YAML_LINE = re.compile(r"^( *)([\w.\-'\"]+):(?:\s+(.*))?$")
@@ -43,7 +48,7 @@ def scan_spring(src: SourceFile) -> list[PortClaim]:
     name = base_name(src.rel)
     docs = _properties(src.text) if name.endswith(".properties") else _yaml_docs(src.text)
     claims: list[PortClaim] = []
-    names = [d["spring.application.name"][0] for d in docs if "spring.application.name" in d]
+    names = [d[key][0] for d in docs for key in _NAME_KEYS if key in d]
     app = _resolve(names[0], docs[0])[0] if names and UNRESOLVED not in names[0] else "spring"
     for values in docs:
         ports: set[int] = set()

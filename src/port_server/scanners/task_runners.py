@@ -5,7 +5,8 @@ mise: ``[tasks]`` entries (``name = "cmd"``, ``name = { run = ... }``, ``[tasks.
 ``run`` a string or a list); ``[env]`` and the task's ``env`` resolve ``$VAR`` — ``[env]`` alone is
 not a bind (``DB_PORT`` there names a server the app connects to).
 go-task: ``tasks:`` entries (a command string, a list, or a mapping with ``cmds``/``cmd``); go
-templates ``{{.NAME}}`` read the task's then the file's ``vars`` (and ``env``);
+templates ``{{.NAME}}`` read the task's then the file's ``vars`` (and ``env``, and the project's
+``.env`` when the file has ``dotenv:``);
 ``{{.NAME | default 9245}}`` and ``{{default 9245 .NAME}}`` take the default when NAME is unset,
 and the claim is marked as a default. The task name is the claim's service.
 """
@@ -66,11 +67,36 @@ def scan_mise(src: SourceFile) -> list[PortClaim]:
         for command in runs if isinstance(runs, list) else [runs]:
             if isinstance(command, str):
                 line = _mise_line(lines, name, command)
-                found.extend(command_claims(src, "mise", name, line, command,
-                                            {**env, **own_env}))
+                expanded, defaults = _mise_template(command)
+                found.extend(_marked(command_claims(src, "mise", name, line, expanded,
+                                                    {**env, **own_env}), defaults,
+                                     "default of a task argument"))
         claims.extend(found + _env_port(src, "mise", name, own_env.get("PORT"),
                                         _mise_line(lines, name, ""), found))
     return claims
+
+
+def _mise_template(command: str) -> tuple[str, list[str]]:
+    """mise's task arguments, ``{{option(name="port", default="3000")}}`` / ``{{arg(...)}}``:
+    their defaults (returned too); any other template stays unresolved."""
+    defaults: list[str] = []
+
+    def sub(m: re.Match[str]) -> str:
+        d = re.search(r"""default\s*=\s*(?:"([^"]*)"|'([^']*)'|(\d+))""", m.group(1))
+        if d is None or not m.group(1).lstrip().startswith(("arg(", "option(", "flag(")):
+            return UNRESOLVED
+        value = next(g for g in d.groups() if g is not None)
+        defaults.append(value)
+        return value
+
+    return _TEMPLATE.sub(sub, command), defaults
+
+
+def _marked(found: list[PortClaim], defaults: list[str], note: str) -> list[PortClaim]:
+    """The claims whose port comes from one of ``defaults``, marked as defaults."""
+    return [c.replace(note=note, extra={**c.extra, "default": True})
+            if c.host_port is not None and from_default(c.host_port, defaults) else c
+            for c in found]
 
 
 def _env_port(src: SourceFile, kind: str, task: str, value: str | None, line: int,
@@ -111,6 +137,8 @@ def scan_taskfile(src: SourceFile) -> list[PortClaim]:
     top = yn.mapping(root, budget)
     global_vars = _vars(top.get("vars"), budget)
     global_env = _vars(top.get("env"), budget)
+    if top.get("dotenv") is not None:  # dotenv: ['.env']: its variables are env and template vars
+        global_env = {**src.dotenv, **global_env}
     claims: list[PortClaim] = []
     for name, task in yn.mapping(top.get("tasks"), budget).items():
         task_map = yn.mapping(task, budget)
@@ -120,10 +148,8 @@ def scan_taskfile(src: SourceFile) -> list[PortClaim]:
         found: list[PortClaim] = []
         for line, command in _commands(task, task_map, budget):
             expanded, defaults = _template(command, scope)
-            found.extend(c.replace(note="default of a go-template `default`",
-                                   extra={**c.extra, "default": True})
-                         if c.host_port is not None and from_default(c.host_port, defaults) else c
-                         for c in command_claims(src, "taskfile", name, line, expanded, env))
+            found.extend(_marked(command_claims(src, "taskfile", name, line, expanded, env),
+                                 defaults, "default of a go-template `default`"))
         env_node = yn.mapping(task_map.get("env"), budget).get("PORT")
         line = yn.line_of(env_node) if env_node is not None else 1
         claims.extend(found + _env_port(src, "taskfile", name, env.get("PORT") if "PORT" in

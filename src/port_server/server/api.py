@@ -1,27 +1,25 @@
 """The HTTP JSON API: port-registry's v1 endpoints (wire compatible) plus our additive ones.
 
 Handlers are thin: parse, call the service, shape the answer. They are plain ``def`` functions,
-so a slow database or probe call runs in the thread pool and never blocks the event loop.
+so a slow database or probe call runs in the thread pool and never blocks the event loop; the
+one ``async`` handler, allocate, only awaits the service's writer (``service.writer``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from port_server import __version__, fields
 from port_server.errors import InvalidInput
-from port_server.models import Allocation, AllocationFilter, AllocationRequest
+from port_server.models import NAME_PATTERN, Allocation, AllocationFilter, AllocationRequest
 from port_server.server import schemas
 from port_server.service import RegistryService
 
 router = APIRouter()
-T = TypeVar("T")
 REQUEST_FIELDS = fields.names(request=True)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -51,26 +49,11 @@ def allocation_out(request: Request, alloc: Allocation) -> dict[str, Any]:
     return data
 
 
-async def call_service(request: Request, fn: Callable[..., T], *args: Any) -> T:
-    """Run a service call for an ``async`` endpoint. SQLite answers in well under a millisecond,
-    so it runs right on the event loop, saving two thread switches per request (the hot
-    allocate path doubles its throughput); a networked store (PostgreSQL) can block for seconds
-    while the database is down, so it runs in the thread pool."""
-    if getattr(service_of(request).store, "dialect", "") == "sqlite":
-        return fn(*args)
-    return await run_in_threadpool(fn, *args)
-
-
-QName = Annotated[str | None, Query(max_length=63)]
+#: A name filter: a valid name, or empty (port-registry's clients send empty for "any").
+QName = Annotated[str | None, Query(pattern=f"^$|{NAME_PATTERN}", max_length=63)]
 HOST_DOC = "only this host's allocations; '*' for every host (default: this server's host)"
 #: Changes to another host's allocation need force=true (its port cannot be probed from here).
 Force = Annotated[bool, Query(description="allow changing another host's allocation")]
-
-
-@router.get("/healthz", response_model=schemas.HealthOut, tags=["health"])
-def healthz(request: Request) -> JSONResponse:
-    service_of(request).store.check()
-    return JSONResponse({"status": "ok", "version": __version__})
 
 
 @router.post("/v1/allocations", status_code=201, response_model=schemas.AllocationOut,
@@ -81,7 +64,8 @@ async def allocate(request: Request, body: schemas.AllocateBody) -> JSONResponse
     values = {name: getattr(body, name) for name in REQUEST_FIELDS}
     req = AllocationRequest(**{**values, "port": body.port or None}, force=body.force,
                             ttl=body.ttl)
-    result = await call_service(request, service_of(request).allocate, req)
+    # The hot path: the event loop only awaits the writer's future (no worker-thread hop).
+    result = await service_of(request).allocate_async(req)
     data = allocation_out(request, result.allocation)
     data["created"] = result.created
     return JSONResponse(data, status_code=201 if result.created else 200)
@@ -182,4 +166,6 @@ def info(request: Request) -> JSONResponse:
         "migrations": svc.store.applied_migrations(),
         "ephemeral_range": list(svc.policy.ephemeral) if svc.policy.ephemeral else None,
         "skip_ports": sorted(svc.policy.skip_ports),
+        # Group commits so far: batches, requests, largest batch, faults.
+        "writer": svc.writer.stats.to_dict(),
     })

@@ -1,4 +1,4 @@
-"""Seed 001's registry features over HTTP: ``POST /v1/import`` (all or nothing).
+"""portman's registry features over HTTP: ``POST /v1/import`` (all or nothing).
 
 The other portman features use the core endpoints: metadata on ``POST /v1/allocations`` and
 ``PATCH /v1/allocations/{id}``, filters on ``GET /v1/allocations``, ``/v1/pools`` and

@@ -5,7 +5,9 @@ Starting and stopping wait on Caddy (up to seconds), so they run in the thread p
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -26,11 +28,23 @@ async def proxy_status(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(proxy.status))
 
 
+def require_admin(request: Request, what: str) -> None:
+    """The proxy serves every user's names: starting or stopping it is an admin's call."""
+    from port_server.audit import current_actor
+    from port_server.server.api import service_of
+
+    service_of(request).authz.require_admin(current_actor(), what)
+
+
 @router.post("/v1/proxy/start")
-async def proxy_start(request: Request) -> JSONResponse:
-    return JSONResponse(await run_in_threadpool(proxy_of(request).start))
+async def proxy_start(request: Request, all_hosts: Annotated[bool | None, Query(
+        description="also route other hosts' allocations (a shared registry)")] = None,
+                      ) -> JSONResponse:
+    require_admin(request, "start the proxy")
+    return JSONResponse(await run_in_threadpool(proxy_of(request).start, all_hosts))
 
 
 @router.post("/v1/proxy/stop")
 async def proxy_stop(request: Request) -> JSONResponse:
+    require_admin(request, "stop the proxy")
     return JSONResponse(await run_in_threadpool(proxy_of(request).stop))

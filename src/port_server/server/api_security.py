@@ -1,4 +1,4 @@
-"""Issue 8's endpoints: who am I, lease renewal, garbage collection, the audit log."""
+"""The security endpoints: who am I, lease renewal, garbage collection, the audit log."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def renew(request: Request, alloc_id: Annotated[schemas.PathId, Path()],
 def gc(request: Request, body: Annotated[GcBody | None, Body()] = None) -> JSONResponse:
     """Reclaim expired and dead-process leases now (``dry_run``: only list them)."""
     dry_run = body.dry_run if body else False
-    reclaimed = service_of(request).reap(dry_run=dry_run)
+    reclaimed = service_of(request).reap(dry_run=dry_run, actor=current_actor())
     return JSONResponse({"dry_run": dry_run, "reclaimed": [
         {"allocation": a.to_dict(), "reason": reason} for a, reason in reclaimed]})
 

@@ -76,10 +76,15 @@ def validation_message(exc: RequestValidationError) -> InvalidInput:
     if kind == "model_attributes_type" or (field == "body" and "dict" in kind):
         return InvalidInput("body: must be a JSON object", field="body")
     msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-    if kind == "string_pattern_mismatch":
+    # A name too long breaks the same rule as a name with a bad character: say it the same way.
+    if kind == "string_too_long" and loc and loc[-1] in ("app", "instance", "service"):
+        msg = ("must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    elif kind == "string_pattern_mismatch":
         from port_server.server.schemas import pattern_hint
 
         msg = pattern_hint(str((first.get("ctx") or {}).get("pattern", "")), first.get("input"))
+    elif kind == "string_too_long":
+        msg = f"must be at most {(first.get('ctx') or {}).get('max_length', '?')} characters"
     return InvalidInput(f"{field}: {msg}", field=field)
 
 
@@ -125,7 +130,7 @@ class BodyLimit:
 
 
 def add_hardening(app: FastAPI, settings: Settings) -> None:
-    """Issue 8's guards (Host, Origin, Content-Type, bearer token) and the caller identity."""
+    """The security guards (Host, Origin, Content-Type, bearer token) and the caller identity."""
     from port_server.server.api_security import router as security_router
     from port_server.server.hardening import Hardening, read_token
 
@@ -143,8 +148,10 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
 
     from port_server.server import (
         api,
+        api_health,
         api_portman,
         api_proxy,
+        api_prune,
         api_scan,
         api_sync,
         dashboard,
@@ -162,6 +169,7 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
     )
     app.state.service = service
     app.state.settings = settings
+    app.state.readiness = api_health.Readiness(service.raw_store, service.writer)
     app.state.proxy = ProxyManager(service, settings)
 
     @app.exception_handler(PortServerError)
@@ -181,6 +189,9 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        store = service.raw_store
+        if isinstance(exc, store.store_errors):  # a driver error no layer named: still a 503
+            return error_response(store.fault(exc))
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         body = {"error": "internal error", "code": "internal",
                 "message": f"internal error: {type(exc).__name__}; see the server log"}
@@ -194,6 +205,7 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.include_router(api_health.router)
     app.include_router(api.router)
     app.include_router(api_sync.router)
     app.include_router(api_scan.router)
@@ -201,6 +213,7 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(api_portman.router)
     app.include_router(api_proxy.router)
+    app.include_router(api_prune.router)
     app.add_middleware(BodyLimit, path_limits={"/v1/sync/": api_sync.SYNC_BODY_LIMIT,
                                                "/v1/import": api_portman.MAX_IMPORT_BYTES})
     add_hardening(app, settings)

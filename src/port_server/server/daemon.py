@@ -91,7 +91,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def check_listen_address(host: str, token_file: Path | None = None) -> None:
-    """Loopback unless the user asks otherwise, and then only with authentication (issue 8)."""
+    """Loopback unless the user asks otherwise, and then only with authentication."""
     import ipaddress
 
     try:
@@ -162,6 +162,7 @@ def address_in_use_message(host: str, port: int) -> str:
 def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
     import uvicorn
 
+    from port_server.safe_write import write_file
     from port_server.server.app import create_app
     from port_server.server.hardening import ensure_token_file
     from port_server.server.reaper import Reaper
@@ -183,7 +184,8 @@ def serve(settings: Settings, bind_retry: float = BIND_RETRY_SECONDS) -> int:
     try:
         service = RegistryService(store, settings)
         app = create_app(service, settings)
-        pidfile.write_text(f"{os.getpid()}\n{settings.host}:{settings.port}\n")
+        write_file(pidfile, f"{os.getpid()}\n{settings.host}:{settings.port}\n",
+                   new_mode=0o644, field="pidfile")
         config = uvicorn.Config(
             app, log_level=settings.log_level, access_log=settings.log_level == "debug",
             timeout_keep_alive=sec.keep_alive_timeout, limit_concurrency=sec.max_connections,
@@ -369,7 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
         code: int = module.run(argv[1:])
         return code
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.port is not None and not 1 <= args.port <= 65535:
+        parser.error(f"--port: {args.port} is out of range; use a number from 1 to 65535")
     logging.basicConfig(level=(args.log_level or "info").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -377,6 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PortServerError as exc:
         print(f"port-server: {exc.message}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the data dir or a file in it: full disk, read-only, no permission
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"port-server: cannot write{where}: {exc.strerror or exc}; free some space, make"
+              " it writable, or set PORT_SERVER_HOME to another directory", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
 

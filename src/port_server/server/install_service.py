@@ -100,7 +100,14 @@ def run(argv: Sequence[str]) -> int:
         return 0
     path = unit_dir() / UNIT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    from port_server.errors import PortServerError
+    from port_server.safe_write import write_file
+
+    try:
+        write_file(path, text, new_mode=0o644)
+    except PortServerError as exc:
+        print(f"port-server install-service: {exc.message}", file=sys.stderr)
+        return exc.exit_code
     print(f"wrote {path}")
     how = (f"enable it with: systemctl --user daemon-reload && systemctl --user enable --now"
            f" {UNIT_NAME}\n(and `loginctl enable-linger $USER` to start it at boot without a"

@@ -218,6 +218,7 @@ def metrics_endpoint(request: Request) -> Response:
     if metrics is None:
         raise FeatureUnavailable(
             "metrics: prometheus-client is not installed on this server;"
-            " install it with pip install 'port-server[metrics]' and restart port-server")
+            " install the metrics extra (pip install '.[metrics]' in the port-server clone)"
+            " and restart port-server")
     data, content_type = metrics.render(request.headers.get("accept", ""))
     return Response(data, headers={"Content-Type": content_type, "Cache-Control": "no-store"})

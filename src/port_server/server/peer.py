@@ -69,9 +69,9 @@ def accepted_peer(sock: Any, peername: Any, sockname: Any) -> Peer:
     try:
         client = (str(peername[0]), int(peername[1]))
         server = (str(sockname[0]), int(sockname[1]))
-    except (TypeError, ValueError):
+        return Peer("tcp", uid=tcp_peer_uid(client, server))
+    except Exception:  # any surprise in the lookup: unknown, never root
         return Peer("tcp")
-    return Peer("tcp", uid=tcp_peer_uid(client, server))
 
 
 def _proc_hex(ip: str, port: int) -> str:
@@ -144,12 +144,9 @@ def tcp_peer_uid(client: tuple[str, int], server: tuple[str, int]) -> int | None
 
 @lru_cache(maxsize=256)
 def user_name(uid: int) -> str:
-    import pwd
+    from port_server.service.authorization import user_name as lookup
 
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid{uid}"
+    return lookup(uid)
 
 
 def caller_of(scope: dict[str, Any], token_ok: bool) -> Actor:

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,10 @@ log = logging.getLogger("port_server.proxy")
 #: Changes arriving this close together are pushed once.
 COALESCE_SECONDS = 0.01
 START_TIMEOUT = 10.0
+#: With other hosts' allocations routed, how often to look for changes made by their servers.
+REFRESH_SECONDS = 2.0
+#: How often the pusher checks that the Caddy it started still runs.
+WATCH_SECONDS = 2.0
 #: Unix socket paths longer than this do not fit sockaddr_un: fall back to loopback TCP.
 MAX_SOCKET_PATH = 100
 
@@ -69,6 +74,21 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+def _main_worktree_checker() -> Callable[[Allocation], bool]:
+    """Was an allocation made from a main worktree (its recorded ``path`` holds a ``.git``
+    folder, not a linked worktree's ``.git`` file)? One look per folder and table build."""
+    seen: dict[str, bool] = {}
+
+    def is_main(alloc: Allocation) -> bool:
+        if not alloc.path:
+            return False
+        if alloc.path not in seen:
+            seen[alloc.path] = os.path.isdir(os.path.join(alloc.path, ".git"))
+        return seen[alloc.path]
+
+    return is_main
+
+
 class ProxyManager:
     def __init__(self, service: RegistryService, settings: Settings) -> None:
         self.service = service
@@ -88,7 +108,10 @@ class ProxyManager:
         self._thread: threading.Thread | None = None
         self._opts: caddy_routes.ProxyOptions | None = None
         #: In memory, for url_for on every listed allocation (no file read per call).
-        self._enabled = self.enabled
+        state = self._state()
+        self._enabled = bool(state.get("enabled"))
+        #: Other hosts' allocations too (config, or `portctl proxy start --all-hosts`).
+        self.all_hosts = self.conf.all_hosts or bool(state.get("all_hosts"))
 
     # -- configuration -----------------------------------------------------------------
 
@@ -119,11 +142,12 @@ class ProxyManager:
         return data if isinstance(data, dict) else {}
 
     def _save_state(self, **data: Any) -> None:
-        from port_server.proxy_files import write_text_safely
+        from port_server.safe_write import write_file
 
         self._enabled = bool(data.get("enabled"))
+        self.all_hosts = self.conf.all_hosts or bool(data.get("all_hosts"))
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_text_safely(self.state_file, json.dumps(data) + "\n")
+        write_file(self.state_file, json.dumps(data) + "\n", new_mode=0o600)
 
     @property
     def enabled(self) -> bool:
@@ -131,8 +155,9 @@ class ProxyManager:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> dict[str, Any]:
-        """Start (or adopt) Caddy, push the routes, and keep them pushed. Idempotent."""
+    def start(self, all_hosts: bool | None = None) -> dict[str, Any]:
+        """Start (or adopt) Caddy, push the routes, and keep them pushed. Idempotent.
+        ``all_hosts`` also routes other hosts' allocations (None: as before)."""
         with self._lock:
             opts = self.options()
             if not self.admin.alive():
@@ -141,7 +166,9 @@ class ProxyManager:
                                         f" {self.conf.admin}; start it, or remove [proxy] admin")
                 self._launch(opts)
             self._pushed = None
-            self._save_state(enabled=True, admin=opts.admin,
+            if all_hosts is None:
+                all_hosts = bool(self._state().get("all_hosts"))
+            self._save_state(enabled=True, admin=opts.admin, all_hosts=all_hosts,
                              pid=self.proc.pid if self.proc else self._state().get("pid"))
             try:
                 self.push()
@@ -155,6 +182,7 @@ class ProxyManager:
                                                  daemon=True)
                 self._thread.start()
                 self.service.add_listener(self.changed)
+            self._dirty.set()  # the pusher re-reads all_hosts (its refresh) at once
             return self.status()
 
     def _launch(self, opts: caddy_routes.ProxyOptions) -> None:
@@ -201,8 +229,9 @@ class ProxyManager:
             return self.status()
 
     def resume(self) -> None:
-        """At server start: bring the proxy back if it was enabled (never fails the server)."""
-        if not self.enabled:
+        """At server start: bring the proxy back if it was enabled, or start it when the config
+        says ``[proxy] start = true`` (never fails the server)."""
+        if not self.enabled and not self.conf.start:
             return
         try:
             self.start()
@@ -252,24 +281,44 @@ class ProxyManager:
 
     def _run(self) -> None:
         while not self._quit.is_set():
-            self._dirty.wait()
+            # Other hosts' servers change the shared registry without telling this one: look
+            # again every REFRESH_SECONDS (a push happens only when the table changed). And
+            # every WATCH_SECONDS at least, to start our Caddy again if it died.
+            changed = self._dirty.wait(REFRESH_SECONDS if self.all_hosts else WATCH_SECONDS)
             if self._quit.is_set():
                 return
-            time.sleep(COALESCE_SECONDS)
-            self._dirty.clear()
+            if changed:
+                time.sleep(COALESCE_SECONDS)
+                self._dirty.clear()
             try:
-                self.push()
+                if self._revive() or changed or self.all_hosts:
+                    self.push()
             except Exception as exc:  # keep the thread: the next change retries
                 self.last_error = str(exc)
                 log.warning("proxy route push failed: %s", exc)
 
+    def _revive(self) -> bool:
+        """Start the Caddy we run again when it has exited (crashed, or killed by hand)."""
+        with self._lock:
+            if self.proc is None or self.proc.poll() is None or self._quit.is_set():
+                return False
+            log.warning("Caddy (pid %s) exited with %s; starting it again", self.proc.pid,
+                        self.proc.returncode)
+            self.proc = None
+            self._launch(self.options())
+            self._pushed = None
+            self._save_state(enabled=True, admin=self.options().admin, all_hosts=self.all_hosts,
+                             pid=self.proc.pid if self.proc else None)
+            return True
+
     def allocations(self) -> list[Allocation]:
-        host = "*" if self.conf.all_hosts else self.service.host
+        host = "*" if self.all_hosts else self.service.host
         return self.service.list(AllocationFilter(host=host))
 
     def build(self) -> tuple[proxy_names.NameTable, dict[str, Any]]:
         table = proxy_names.build_table(self.allocations(), self.service.host,
-                                        self.conf.default_service, self.conf.all_hosts)
+                                        self.conf.default_service, self.all_hosts,
+                                        is_main=_main_worktree_checker())
         return table, caddy_routes.build_config(table, self.options())
 
     def push(self) -> bool:
@@ -304,7 +353,7 @@ class ProxyManager:
         """The proxy URL of ``alloc``; empty when it has no name or the proxy is off."""
         if not self._enabled or not alloc.http or alloc.protocol != "tcp":
             return ""
-        if alloc.host and alloc.host != self.service.host and not self.conf.all_hosts:
+        if alloc.host and alloc.host != self.service.host and not self.all_hosts:
             return ""
         try:
             name = proxy_names.service_name(alloc, self.service.host)
@@ -323,7 +372,7 @@ class ProxyManager:
             "managed": not self.conf.admin, "admin": opts.admin,
             "caddy": find_caddy(self.conf.caddy) or "",
             "scheme": opts.scheme, "https_port": opts.https_port, "http_port": opts.http_port,
-            "bind": list(opts.bind),
+            "bind": list(opts.bind), "all_hosts": self.all_hosts,
             "ca": caddy_routes.root_cert_path(opts.storage) if opts.https else "",
             "index": proxy_names.url_for(proxy_names.DOMAIN, opts.scheme, opts.port),
             "routes": [{**to_plain(r), "url": proxy_names.url_for(r.name, opts.scheme, opts.port)}

@@ -2,7 +2,9 @@
 
 Each pass calls ``service.reap()`` (expired ``ttl`` leases, exited ``pid`` leases; never
 protected or lease-less allocations) and logs every reclaimed port; about once an hour it
-applies the audit log's retention. A failing pass is logged and retried on the next one.
+applies the audit log's retention. With ``[worktrees] auto_prune = true`` it also releases the
+allocations of removed worktrees every ``prune_interval``. A failing pass is logged and retried
+on the next one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 import time
 
 from port_server.service import RegistryService
+from port_server.service.pruning import auto_prune_interval
 
 log = logging.getLogger("port_server.reaper")
 
@@ -25,6 +28,8 @@ class Reaper(threading.Thread):
         self.interval = max(0.05, interval)
         self._stop_event = threading.Event()
         self._next_prune = 0.0
+        self.worktree_every = auto_prune_interval(service.settings.extra)
+        self._next_worktrees = 0.0
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
@@ -40,6 +45,12 @@ class Reaper(threading.Thread):
                 pruned = self.service.prune_audit()
                 if pruned:
                     log.info("pruned %d audit log entries beyond the retention", pruned)
+            if self.worktree_every is not None and time.monotonic() >= self._next_worktrees:
+                self._next_worktrees = time.monotonic() + self.worktree_every
+                released, _ = self.service.prune_worktrees(actor="worktree-prune")
+                for alloc, reason in released:
+                    log.info("released port %s (id=%s) of %s: %s", alloc.port, alloc.id,
+                             alloc.key, reason)
         except Exception:  # keep reaping: one bad pass (a busy database) must not end the thread
             log.exception("reaper pass failed; retrying in %.1fs", self.interval)
 

@@ -20,6 +20,7 @@ The package is split by job; ``RegistryService`` puts the jobs together over one
     changes.py     release, release_id, update
     batch.py       sync (Dokploy) and import, each one transaction
     ownership.py   renew, reap, audit log and retention
+    pruning.py     prune_worktrees: allocations whose worktree is gone
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from port_server.service.batch import Batches
 from port_server.service.changes import Changes
 from port_server.service.core import Probe, utcnow
 from port_server.service.ownership import Ownership
+from port_server.service.pruning import Pruning
 from port_server.service.reads import Reads
 
 __all__ = ["Probe", "RegistryService", "utcnow"]
 
 
-class RegistryService(Reads, Allocating, Changes, Batches, Ownership):
+class RegistryService(Reads, Allocating, Changes, Batches, Ownership, Pruning):
     """The registry's use cases over one store; see the module docstring for the parts."""

@@ -7,6 +7,8 @@ the pool when the hint was stale.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -25,30 +27,70 @@ from port_server.service.validation import check_pid, duration
 from port_server.store.base import StoreTx
 
 
+class _Bound(PortInUse):
+    """Raised on the writer thread when the OS has the port bound; the caller names the
+    processes (a psutil scan, too slow for the writer) and raises the real PortInUse."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} is in use on this machine", port=port)
+        self.port = port
+
+
 class Allocating(ServiceCore):
     def allocate(self, req: AllocationRequest, actor: Actor | str | None = None
                  ) -> AllocationResult:
-        with acting(actor) as who:
-            return self._allocate(self._with_lease(self._validate(req), who))
+        try:
+            return self._write(self._allocation(req, actor))
+        except _Bound as exc:
+            raise self._port_in_use(exc.port) from None
 
-    def _allocate(self, req: AllocationRequest) -> AllocationResult:
-        with self.store.write() as tx:
-            tx.lock_host(self.host)  # other servers for this host wait here; other hosts do not
-            existing = tx.find_key(self.host, req.app, req.instance, req.service)
-            if existing is not None:
-                if req.port and req.port != existing.port:
-                    raise ServiceHoldsPort(
-                        f"{existing.key} already holds port {existing.port} (id={existing.id});"
-                        f" release it first (portctl release --id {existing.id}) or omit --port",
-                        holder=existing.to_dict())
-                return AllocationResult(existing, created=False)
-            if req.http:
-                self._check_name(tx, Allocation(
-                    id=0, app=req.app, instance=req.instance, service=req.service, port=0,
-                    created_at="", protocol=req.protocol, host=self.host, http=True))
-            explicit = bool(req.port)
-            alloc = self._allocate_explicit(tx, req) if explicit else self._allocate_auto(tx, req)
+    async def allocate_async(self, req: AllocationRequest, actor: Actor | str | None = None
+                             ) -> AllocationResult:
+        """``allocate`` for the event loop: it only awaits the writer's future."""
+        try:
+            return await asyncio.wrap_future(self.writer.submit(self._allocation(req, actor)))
+        except _Bound as exc:
+            raise await asyncio.to_thread(self._port_in_use, exc.port) from None
+
+    def _allocation(self, req: AllocationRequest, actor: Actor | str | None
+                    ) -> Callable[[StoreTx], AllocationResult]:
+        """The whole request as a writer job: checks, lease, then the allocation itself."""
+        def job(tx: StoreTx) -> AllocationResult:
+            with acting(actor) as who:
+                checked = self._validate(req)
+                if checked.owner:
+                    self.authz.name_owner(checked.owner, who)
+                if checked.pid is not None:
+                    check_pid(checked.pid)
+                    self.authz.use_process(checked.pid, who)
+                return self._allocate(tx, self._with_lease(checked, who))
+        return job
+
+    def _allocate(self, tx: StoreTx, req: AllocationRequest) -> AllocationResult:
+        tx.lock_host(self.host)  # other servers for this host wait here; other hosts do not
+        existing = tx.find_key(self.host, req.app, req.instance, req.service)
+        if existing is not None:
+            if req.port and req.port != existing.port:
+                raise ServiceHoldsPort(
+                    f"{existing.key} already holds port {existing.port} (id={existing.id});"
+                    f" release it first (portctl release --id {existing.id}) or omit --port",
+                    holder=existing.to_dict())
+            return AllocationResult(existing, created=False)
+        if req.http:
+            self._check_name(tx, Allocation(
+                id=0, app=req.app, instance=req.instance, service=req.service, port=0,
+                created_at="", protocol=req.protocol, host=self.host, http=True))
+        explicit = bool(req.port)
+        alloc = self._allocate_explicit(tx, req) if explicit else self._allocate_auto(tx, req)
         return AllocationResult(alloc, created=True)
+
+    def _port_in_use(self, port: int) -> PortInUse:
+        procs = self.probe.processes_on_port(port)
+        who = ", ".join(p.describe() for p in procs) or "another process"
+        return PortInUse(
+            f"port {port} is in use on this machine by {who}; pass --force to register"
+            " it anyway (e.g. for a service that is already running)",
+            port=port, processes=[p.__dict__ for p in procs])
 
     def _with_lease(self, req: AllocationRequest, who: Actor) -> AllocationRequest:
         """Owner from the kernel-vouched caller, protection by environment, ttl and pid leases."""
@@ -77,12 +119,7 @@ class Allocating(ServiceCore):
                     " omit --port to auto-assign, or see `portctl check --port"
                     f" {req.port}`", holder=holder.to_dict())
         if not req.force and self.settings.probe_os and self.probe.is_bound(req.port):
-            procs = self.probe.processes_on_port(req.port)
-            who = ", ".join(p.describe() for p in procs) or "another process"
-            raise PortInUse(
-                f"port {req.port} is in use on this machine by {who}; pass --force to register"
-                " it anyway (e.g. for a service that is already running)",
-                port=req.port, processes=[p.__dict__ for p in procs])
+            raise _Bound(req.port)
         return self._insert(tx, req, req.port)
 
     def _allocate_auto(self, tx: StoreTx, req: AllocationRequest) -> Allocation:

@@ -10,9 +10,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from port_server.audit import acting
-from port_server.errors import ImportConflict, InvalidInput, PortAllocated
-from port_server.import_plan import ImportReport, plan_import
-from port_server.models import Allocation, AllocationFilter, AllocationRequest
+from port_server.errors import ImportConflict, InvalidInput, PermissionDenied, PortAllocated
+from port_server.import_plan import ImportPlan, ImportReport, plan_import
+from port_server.models import Actor, Allocation, AllocationFilter, AllocationRequest
 from port_server.service.core import Requests, ServiceCore
 from port_server.service.validation import check_name, check_port, check_text, prefixed
 from port_server.store.base import DuplicateKey, StoreTx
@@ -35,11 +35,13 @@ def entry_request(entry: Allocation, source: str | None = None) -> AllocationReq
 
 class Batches(ServiceCore):
     def sync(self, source: str, desired: Requests, dry_run: bool = False,
-             host: str | None = None) -> Plan:
+             host: str | None = None, actor: Actor | str | None = None) -> Plan:
         """Bring ``source``'s allocations on ``host`` in step with ``desired``, in one transaction.
 
         Only allocations of ``source`` change; a port or name held by another source is a
-        ``conflict`` in the plan and stays as it is. A dry run only reads.
+        ``conflict`` in the plan and stays as it is. A dry run only reads; applying needs an
+        admin or a configured sync user, and the audit log names them ("alice via
+        dokploy-sync").
         """
         from port_server.integrations.sync_plan import plan_sync
 
@@ -58,7 +60,9 @@ class Batches(ServiceCore):
         if dry_run:
             with self.store.read() as tx:
                 return plan_sync(desired, tx.select(AllocationFilter(host=host)), source)
-        with acting(f"{source}-sync", action="sync"), self.store.write() as tx:
+        with acting(actor) as who:
+            job = self.authz.sync(who, source)
+        def apply(tx: StoreTx) -> Plan:
             plan = plan_sync(desired, tx.select(AllocationFilter(host=host)), source)
             now = self.clock()
             tx.delete([it.alloc_id for it in plan if it.alloc_id is not None and (
@@ -71,20 +75,29 @@ class Batches(ServiceCore):
                 if it.request is not None and (it.action == "add" or it.moves):
                     alloc = self._insert(tx, it.request, it.request.port or 0, host=host)
                     plan[i] = replace(it, alloc_id=alloc.id)
+            return plan
+
+        with acting(job, action="sync"):
+            plan = self._write(apply)
         self._forget_hint([it.old_port or it.port for it in plan
                            if it.action == "remove" or it.moves])
         return plan
 
     def import_allocations(self, entries: Sequence[Allocation], force: bool = False,
-                           dry_run: bool = False) -> ImportReport:
+                           dry_run: bool = False, actor: Actor | str | None = None
+                           ) -> ImportReport:
         """Register a registry file's entries in one write transaction: all of them or none.
 
         Entries record services that already exist, so a port bound on this machine is
         registered without asking (``force`` semantics for the OS probe). Registry conflicts
-        (see ``import_plan``) change nothing unless ``force``, which lets the file win.
+        (see ``import_plan``) change nothing unless ``force``, which lets the file win, but
+        only over holders the caller may change: others' allocations stay conflicts (403).
         """
         checked = [self._validate_entry(i, e) for i, e in enumerate(entries)]
-        with acting(action="import"), self.store.write() as tx:
+        def apply(tx: StoreTx) -> tuple[ImportReport, dict[int, Allocation]]:
+            for index, entry in enumerate(checked):
+                if entry.owner:
+                    self.authz.name_owner(entry.owner, who, f"allocations[{index}].owner")
             plan = plan_import(
                 checked,
                 lambda e: tx.find_key(self.host, e.app, e.instance, e.service),
@@ -94,11 +107,12 @@ class Batches(ServiceCore):
                 report = ImportReport(False, dry_run, force, plan.added, plan.matched,
                                       plan.conflicts)
                 if dry_run:
-                    return report
+                    return report, {}
                 raise ImportConflict(
                     f"{len(plan.conflicts)} conflict(s) with the registry; nothing was changed."
                     f" First: {plan.conflicts[0].reason}. Re-run with --force to let the file"
                     " win, or --dry-run to see them all", report=report.to_dict())
+            self._refuse_foreign(plan, who)
             now = self.clock()
             replaced: dict[int, Allocation] = {}
             to_insert = list(plan.added)
@@ -110,9 +124,30 @@ class Batches(ServiceCore):
                     to_insert.append(conflict.entry)
             tx.delete(sorted(replaced))
             added = [self._insert_entry(tx, entry, now) for entry in to_insert]
+            return ImportReport(True, False, force, added, plan.matched, plan.conflicts,
+                                list(replaced.values())), replaced
+
+        with acting(actor, action="import") as who:
+            report, replaced = self._write(apply)
         self._forget_hint([a.port for a in replaced.values()])
-        return ImportReport(True, False, force, added, plan.matched, plan.conflicts,
-                            list(replaced.values()))
+        return report
+
+    def _refuse_foreign(self, plan: ImportPlan, who: Actor) -> None:
+        """``force`` lets the file win only over holders ``who`` may change; any other
+        conflict refuses the whole import (403), listing those conflicts."""
+        foreign = []
+        for conflict in plan.conflicts:
+            why = next((r for h in conflict.holders
+                        if (r := self.authz.refusal(h, who, "replace", force=True))), None)
+            if why:
+                foreign.append((conflict, why))
+        if foreign:
+            report = ImportReport(False, False, True, plan.added, plan.matched,
+                                  [c for c, _ in foreign])
+            raise PermissionDenied(
+                f"{foreign[0][1]}; --force replaces only allocations you may change, and"
+                f" {len(foreign)} conflict(s) are with others'. Nothing was imported; see"
+                " --dry-run", report=report.to_dict())
 
     def _validate_entry(self, index: int, entry: Allocation) -> Allocation:
         """The entry checked like an allocate request; errors name ``allocations[i].field``."""

@@ -14,7 +14,8 @@ from port_server.audit import acting
 from port_server.errors import InvalidInput
 from port_server.models import Actor, Allocation, AllocationFilter
 from port_server.service.core import Allocations, ServiceCore
-from port_server.service.validation import check_pid, check_port, check_text
+from port_server.service.validation import check_path, check_pid, check_port, check_text
+from port_server.store.base import StoreTx
 from port_server.type_inference import AUTO, infer_type
 
 #: What ``update`` may change.
@@ -24,11 +25,15 @@ UPDATABLE = frozenset(fields.UPDATABLE)
 class Changes(ServiceCore):
     def release_id(self, alloc_id: int, force: bool = False,
                    actor: Actor | str | None = None) -> Allocation:
-        with acting(actor) as who, self.store.write() as tx:
+        def job(tx: StoreTx) -> Allocation:
             alloc = self._require(tx, alloc_id)
             self._refuse_other_host(alloc.host, f"allocation {alloc_id}", force)
             self.authorize(alloc, who, "release", force)
             tx.delete([alloc_id])
+            return alloc
+
+        with acting(actor) as who:
+            alloc = self._write(job)
         if alloc.host == self.host:
             self._forget_hint([alloc.port])
         return alloc
@@ -45,11 +50,15 @@ class Changes(ServiceCore):
             flt = replace(flt, host=self.host)
         what = "every host's allocations" if flt.host == "*" else "the allocations"
         self._refuse_other_host(str(flt.host), what, force)
-        with acting(actor) as who, self.store.write() as tx:
+        def job(tx: StoreTx) -> Allocations:
             victims = tx.select(flt)
             for alloc in victims:  # all or nothing: one refusal releases none
                 self.authorize(alloc, who, "release", force)
             tx.delete([a.id for a in victims])
+            return victims
+
+        with acting(actor) as who:
+            victims = self._write(job)
         self._forget_hint([a.port for a in victims if a.host == self.host])
         return victims
 
@@ -65,16 +74,23 @@ class Changes(ServiceCore):
                                     if changes["pid"] is not None else None)
         if changes.get("type"):
             self.settings.pool(str(changes["type"]))
-        with acting(actor) as who, self.store.write() as tx:
+        def job(tx: StoreTx) -> Allocation:
             current = self._require(tx, alloc_id)
             self._refuse_other_host(current.host, f"allocation {alloc_id}", force)
             # Recording which process uses the port (portctl run) is not a change of the
             # allocation itself: protection does not stand in its way; ownership does.
             usage_only = set(changes) <= {"pid", "pid_start", "command"}
             self.authorize(current, who, "update", force or usage_only)
+            if changes.get("owner"):
+                self.authz.name_owner(str(changes["owner"]), who)
+            if changes.get("pid") is not None:
+                self.authz.use_process(int(changes["pid"]), who)
             if changes.get("http") and not current.http:
                 self._check_name(tx, replace(current, http=True))
             return tx.update(alloc_id, {**changes, "updated_at": self.clock()})
+
+        with acting(actor) as who:
+            return self._write(job)
 
     @staticmethod
     def _checked_changes(changes: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +107,8 @@ class Changes(ServiceCore):
                     raise InvalidInput(f"{name}: must be true or false", field=name)
             elif name == "pid":
                 check_pid(value, clearable=True)
+            elif name == "path":
+                check_path(value)
             else:
                 check_text(name, value, limit=fields.ALLOCATION_FIELDS[name].limit)
         if changes.get("pid") == 0:  # 0 clears: the process using the port has ended

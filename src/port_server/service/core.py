@@ -7,12 +7,13 @@ policy and the hint cache. The jobs (``reads``, ``allocation``, ``changes``, ``b
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from port_server import access, allocator
+from port_server import allocator
 from port_server import probe as os_probe
 from port_server.audit import AuditedStore
 from port_server.errors import AllocationNotFound, NameTaken, OtherHost, PortAllocated
@@ -26,11 +27,15 @@ from port_server.models import (
     PoolUsage,
     ProcessInfo,
 )
+from port_server.service.authorization import Authorization
 from port_server.service.hints import HintCache
 from port_server.service.validation import validate_request
+from port_server.service.writer import MAX_BATCH, Writer
 from port_server.settings import Settings
 from port_server.store.base import DuplicateKey, Store, StoreTx
 from port_server.type_inference import rules_from_config
+
+T = TypeVar("T")
 
 # Aliases: the service has a method named `list`, which shadows the builtin in its classes.
 Allocations = list[Allocation]
@@ -75,8 +80,22 @@ class ServiceCore:
         self.policy = allocator.Policy(skip_ports=settings.skip_ports, ephemeral=self._ephemeral)
         self.hints = HintCache()
         self.type_rules = rules_from_config(settings.extra)
+        #: The one authorization point: every mutation asks it before writing.
+        self.authz = Authorization(settings.security)
+        #: Every change goes through it: one thread, group commits. A batch that fails to
+        #: commit may have moved hints past ports it did not take: start them afresh.
+        batch = int(os.environ.get("PORT_SERVER_WRITE_BATCH") or MAX_BATCH)
+        self.writer = Writer(self.store, max_batch=max(1, batch), on_abort=self.hints.reset)
+
+    def _write(self, fn: Callable[[StoreTx], T]) -> T:
+        """Run ``fn`` in the writer's next group commit and wait until it is durable (from a
+        worker thread; the event loop awaits ``writer.submit`` instead). The caller's context
+        (actor, audit action) goes with it."""
+        return self.writer.call(fn)
 
     def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after each commit that changed allocations: once per group
+        commit, on the writer thread, before its requests are answered (keep it quick)."""
         self.listeners.append(listener)
 
     def _committed(self) -> None:
@@ -140,8 +159,8 @@ class ServiceCore:
                 " checked from here)", host=host)
 
     def is_admin(self, who: Actor) -> bool:
-        return access.is_admin(who, self.settings.security.admin_group)
+        return self.authz.is_admin(who)
 
     def authorize(self, alloc: Allocation, who: Actor, verb: str, force: bool = False) -> None:
         """Raise PermissionDenied or Protected unless ``who`` may ``verb`` ``alloc``."""
-        access.authorize(alloc, who, verb, force, self.settings.security.admin_group)
+        self.authz.change(alloc, who, verb, force)

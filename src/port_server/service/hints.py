@@ -48,6 +48,12 @@ class HintCache:
                     if port in pool and port < self._hints.get(pool.name, pool.lo):
                         self._hints[pool.name] = port
 
+    def reset(self) -> None:
+        """Forget every hint (a write batch failed: hints it moved may point past free ports)."""
+        with self._lock:
+            self._hints.clear()
+            self._releases_seen = None
+
     def get(self, pool: Pool) -> int:
         """The current hint of ``pool`` (its lowest port when none is known)."""
         with self._lock:

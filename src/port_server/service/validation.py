@@ -53,6 +53,15 @@ def check_text(field: str, value: Any, limit: int = 2048) -> str:
     return value
 
 
+def check_path(value: Any) -> str:
+    """The worktree an allocation was made from: "" or an absolute path."""
+    check_text("path", value, limit=4096)
+    if value and not value.startswith("/"):
+        raise InvalidInput(f"path: {value!r} is not absolute; give the worktree's full path",
+                           field="path")
+    return str(value)
+
+
 def check_pid(value: Any, clearable: bool = False) -> int:
     """A process id; with ``clearable``, 0 is accepted too (it clears a recorded pid)."""
     low = 0 if clearable else 1
@@ -81,6 +90,7 @@ def validate_request(req: AllocationRequest, settings: Settings,
         check_port(req.port)
     for name in METADATA_FIELDS:
         check_text(name, getattr(req, name), limit=2048 if name == "note" else 256)
+    check_path(req.path)
     if req.type == AUTO:
         req = replace(req, type=infer_type(req.service, type_rules))
     if req.type:

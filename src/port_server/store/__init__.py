@@ -17,8 +17,8 @@ def open_store(url: str) -> Store:
             from port_server.store.postgres import PostgresStore  # type: ignore[import-not-found,import-untyped,unused-ignore]
         except ImportError as exc:  # the optional extra is not installed
             raise InvalidInput(
-                f"store: PostgreSQL support needs the extra: pip install 'port-server[postgres]'"
-                f" ({exc})", field="store") from None
+                "store: PostgreSQL support needs the postgres extra: pip install '.[postgres]'"
+                f" in the port-server clone ({exc})", field="store") from None
         store: Store = PostgresStore(url)
         return store
     raise InvalidInput(

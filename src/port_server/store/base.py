@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from port_server import fields
+from port_server.errors import StoreUnavailable
 from port_server.models import (
     Allocation,
     AllocationFilter,
@@ -78,6 +79,11 @@ class StoreTx(Protocol):
         serialized whole)."""
         ...
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested unit inside the write transaction: an exception rolls back its changes
+        only (group commit puts each request in one)."""
+        ...
+
     def get(self, alloc_id: int) -> Allocation | None: ...
 
     def find_key(self, host: str, app: str, instance: str, service: str) -> Allocation | None: ...
@@ -106,27 +112,30 @@ class StoreTx(Protocol):
 
     def leased(self, host: str) -> list[Allocation]:
         """Allocations on ``host`` with a lease (``expires_at`` or ``pid`` set) that are not
-        ``protected``, ordered by id: the reaper's candidates. Added by issue 8."""
+        ``protected``, ordered by id: the reaper's candidates."""
         ...
 
     def add_audit(self, entry: AuditEntry) -> None:
         """Append ``entry`` to ``audit_log`` (its ``id`` is ignored; the table assigns one).
-        Use ``audit_values(entry)`` for the column values. Added by issue 8."""
+        Use ``audit_values(entry)`` for the column values."""
         ...
 
     def select_audit(self, flt: AuditFilter) -> list[AuditEntry]:
         """Entries matching ``flt`` (app, port, action, actor equal; time >= since), the newest
-        ``flt.limit`` of them, returned oldest first. Build with ``row_to_audit``. Issue 8."""
+        ``flt.limit`` of them, returned oldest first. Build with ``row_to_audit``."""
         ...
 
     def prune_audit(self, before: str, keep: int) -> int:
         """Delete entries older than ``before`` (ISO time) and all but the newest ``keep``;
-        return how many were deleted. Added by issue 8."""
+        return how many were deleted."""
         ...
 
 
 class Store(Protocol):
     """A registry database. ``write()`` transactions are serialized across threads and processes."""
+
+    #: Exceptions the backend's driver raises; the writer turns them into ``fault(exc)``.
+    store_errors: tuple[type[BaseException], ...]
 
     def write(self) -> AbstractContextManager[StoreTx]: ...
 
@@ -135,7 +144,11 @@ class Store(Protocol):
     def applied_migrations(self) -> list[str]: ...
 
     def check(self) -> None:
-        """Raise StoreUnavailable when the database cannot answer."""
+        """Raise StoreUnavailable (naming the cause) unless the database is writable and intact."""
+        ...
+
+    def fault(self, exc: BaseException) -> StoreUnavailable:
+        """A driver or OS error as a 503 that names its cause in one line."""
         ...
 
     def close(self) -> None: ...

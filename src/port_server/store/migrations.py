@@ -5,7 +5,9 @@ Each migration has SQL per dialect. Never edit a released migration: add a new o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -118,3 +120,12 @@ UPDATE allocations SET http = 1 WHERE type IN ('web', 'api', 'monitoring');
 
 MIGRATIONS.append(Migration(name="allocation_http", sqlite=_ALLOCATION_HTTP,
                             postgres=_ALLOCATION_HTTP))
+
+
+def pending(execute: Callable[[str], Iterable[Sequence[Any]]]) -> list[Migration]:
+    """The migrations not yet applied, creating the record table first (either dialect):
+    ``execute`` runs one statement on the migrating transaction and returns its rows."""
+    execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in execute("SELECT name FROM schema_migrations")}
+    return [m for m in MIGRATIONS if m.name not in done]

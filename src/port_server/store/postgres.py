@@ -27,7 +27,7 @@ from psycopg_pool import ConnectionPool
 from port_server.errors import StoreUnavailable
 from port_server.models import Allocation
 from port_server.store.base import DuplicateKey
-from port_server.store.migrations import MIGRATIONS
+from port_server.store.migrations import pending
 from port_server.store.sql import SQLTx
 from port_server.store.urls import redact_url, secrets_of
 
@@ -117,6 +117,8 @@ class PostgresTx(SQLTx):
 
 class PostgresStore:
     dialect = "postgres"
+    #: What a failing statement raises here; the writer turns these into ``fault(exc)``.
+    store_errors: tuple[type[BaseException], ...] = (psycopg.Error,)
 
     def __init__(self, url: str, min_size: int = 1, max_size: int = 8) -> None:
         self.url = url
@@ -159,7 +161,17 @@ class PostgresStore:
         detail = self._redact(" ".join(str(exc).split())) or type(exc).__name__
         return StoreUnavailable(
             f"the registry database is unavailable ({self.safe_url}: {detail}); the request was"
-            " not applied, retry shortly")
+            " not applied, retry shortly", cause="unreachable")
+
+    def fault(self, exc: BaseException) -> StoreUnavailable:
+        """``exc`` as a 503 naming its cause in one line (the password never shows)."""
+        if isinstance(exc, StoreUnavailable):
+            return exc
+        if isinstance(exc, _UNAVAILABLE):
+            return self._unavailable(exc)
+        detail = self._redact(" ".join(str(exc).split())) or type(exc).__name__
+        return StoreUnavailable(f"database error ({self.safe_url}: {detail}); the request was"
+                                " not applied", cause="error")
 
     # -- transactions ----------------------------------------------------------------------
 
@@ -204,12 +216,7 @@ class PostgresStore:
             with self._transaction() as conn:
                 # Servers starting together: the first migrates, the others wait and see it done.
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-                conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                             "name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-                done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
-                for migration in MIGRATIONS:
-                    if migration.name in done:
-                        continue
+                for migration in pending(conn.execute):
                     conn.execute(migration.postgres)
                     conn.execute("INSERT INTO schema_migrations VALUES (%s, now()::text)",
                                  (migration.name,))

@@ -6,7 +6,8 @@ statement runs, how a row is inserted and how a host is locked. Neither backend 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from port_server.models import (
@@ -73,6 +74,19 @@ class SQLTx:
 
     def lock_host(self, host: str) -> None:
         raise NotImplementedError
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """One request of a group commit: its changes stay or go together, and a failure rolls
+        back only them (the same SQL in both dialects)."""
+        self._run("SAVEPOINT request")
+        try:
+            yield
+        except BaseException:
+            self._run("ROLLBACK TO SAVEPOINT request")
+            self._run("RELEASE SAVEPOINT request")
+            raise
+        self._run("RELEASE SAVEPOINT request")
 
     def _one(self, sql: str, params: Sequence[Any]) -> Allocation | None:
         row = self._run(sql, params).fetchone()

@@ -25,7 +25,7 @@ def find_git(start: str) -> str | None:
         folder = parent
 
 
-def _git_dir(top: str) -> str:
+def git_dir(top: str) -> str:
     dot_git = os.path.join(top, ".git")
     if os.path.isfile(dot_git):  # a linked worktree: "gitdir: /main/.git/worktrees/<name>"
         with open(dot_git, errors="replace") as fh:
@@ -42,12 +42,18 @@ def detect(cwd: str | os.PathLike[str] | None = None) -> tuple[str, str]:
     top = find_git(here)
     if top is None:
         return registry_name(os.path.basename(here)), "default"
-    git_dir = _git_dir(top)
-    parent = os.path.dirname(git_dir)
+    gdir = git_dir(top)
+    parent = os.path.dirname(gdir)
     if os.path.basename(parent) == "worktrees":  # <main>/.git/worktrees/<name>
         main_top = os.path.dirname(os.path.dirname(parent))
         return registry_name(os.path.basename(main_top)), registry_name(os.path.basename(top))
     return registry_name(os.path.basename(top)), registry_name(os.path.basename(top))
+
+
+def git_worktree(cwd: str | os.PathLike[str] | None = None) -> str:
+    """The git worktree ``cwd`` is in, as a real path; "" outside git (nothing to prune)."""
+    here = os.path.realpath(os.fspath(cwd) if cwd is not None else os.getcwd())
+    return find_git(here) or ""
 
 
 def worktree_root(cwd: str | os.PathLike[str] | None = None) -> str:

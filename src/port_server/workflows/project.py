@@ -81,7 +81,7 @@ def register(client: RegistryClient, folder: Path, app: str, instance: str,
 
     result = result if result is not None else scan_project(folder)
     mine = client.list(allocation_filter(app, instance))
-    outcomes = [register_one(client, app, instance, item, mine, dry_run)
+    outcomes = [register_one(client, app, instance, item, mine, dry_run, folder)
                 for item in plan(result.claims)]
     skipped = []
     for claim in result.claims:
@@ -96,10 +96,12 @@ def register(client: RegistryClient, folder: Path, app: str, instance: str,
 
 
 def register_one(client: RegistryClient, app: str, instance: str, item: PlannedPort,
-                 mine: list[Allocation], dry_run: bool) -> dict[str, Any]:
+                 mine: list[Allocation], dry_run: bool,
+                 folder: Path | None = None) -> dict[str, Any]:
     """Register one planned port; the outcome as a JSON-able dict (status + detail)."""
     from port_server.errors import Conflict
     from port_server.models import AllocationRequest
+    from port_server.workflows.identity import worktree_root
 
     claim = item.claim
     protocol = claim.protocol or "tcp"
@@ -132,7 +134,8 @@ def register_one(client: RegistryClient, app: str, instance: str, item: PlannedP
     try:
         client.allocate(AllocationRequest(
             app=app, instance=instance, service=item.service, port=item.port,
-            protocol=protocol, source="scan", note=f"{claim.file}:{claim.line}"))
+            protocol=protocol, source="scan", note=f"{claim.file}:{claim.line}",
+            path=worktree_root(folder) if folder is not None else ""))
     except Conflict as exc:  # lost a race with another registration, or a process bound it
         return done("conflict", exc.message)
     except PortServerError:
@@ -154,32 +157,21 @@ def parse_var_overrides(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def env_values(client: RegistryClient, app: str, instance: str,
-               overrides: Mapping[str, str]) -> dict[str, int]:
-    """{NAME: port} for app/instance's allocations (NAME: the override, else SERVICE_PORT)."""
-    from port_server.workflows.project_plan import env_var_for
-
-    allocs = sorted(client.list(allocation_filter(app, instance)), key=lambda a: a.service)
-    return {overrides.get(a.service) or env_var_for(a.service): a.port for a in allocs}
-
-
-def write_env_file(path: Path, values: Mapping[str, int | str]) -> EnvUpdate:
-    """Update ``path`` in place: only the lines for ``values``, every other byte kept."""
+def write_env_file(path: Path, values: Mapping[str, int | str],
+                   follow_symlinks: bool = False) -> EnvUpdate:
+    """Update ``path`` in place: only the lines for ``values``, every other byte kept; written
+    the safe way (``safe_write``: a symlink refused unless ``follow_symlinks``, mode kept)."""
     from port_server.exporters.env_file import update_env_text
+    from port_server.safe_write import writable_target, write_file
 
+    writable_target(path, follow_symlinks, field="write")  # refuse a link before reading it
     try:
         text = path.read_bytes().decode("utf-8") if path.exists() else ""
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"--write {path}: cannot read it ({exc})", field="write") from None
     update = update_env_text(text, values)
     if update.text != text:
-        tmp = path.with_name(f".{path.name}.portctl-tmp")
-        try:  # write then rename: a reader never sees half a file
-            tmp.write_bytes(update.text.encode("utf-8"))
-            tmp.replace(path)
-        except OSError as exc:
-            raise InvalidInput(f"{path}: cannot write it ({exc.strerror or exc}); check the"
-                               " folder exists and is writable", field="write") from None
+        write_file(path, update.text, field="write", follow_symlinks=follow_symlinks)
     return update
 
 
@@ -189,21 +181,3 @@ def env_update_lines(path: Path, values: Mapping[str, int | str],
     return ([f"updated {name}={values[name]} in {path}" for name in update.changed]
             + [f"added {name}={values[name]} to {path}" for name in update.added]
             + [f"unchanged {name}={values[name]} in {path}" for name in update.unchanged])
-
-
-def compose_port_entries(services: list[str], container_port: int | None,
-                         overrides: Mapping[str, str]) -> list[dict[str, Any]]:
-    """A compose ``ports:`` mapping per service: host port from a variable, container port
-    from the well-known table or ``container_port``."""
-    from port_server.workflows.project_plan import KNOWN_CONTAINER_PORTS, env_var_for
-
-    entries = []
-    for service in services:
-        container = container_port or KNOWN_CONTAINER_PORTS.get(service.lower())
-        if container is None:
-            raise InvalidInput(f"no known container port for {service!r}; pass"
-                               " --container-port N", field="container_port")
-        var = overrides.get(service) or env_var_for(service)
-        entries.append({"service": service, "variable": var, "container_port": container,
-                        "mapping": f"${{{var}}}:{container}"})
-    return entries

@@ -5,10 +5,13 @@
 
 // Auto-refresh period; `?refresh=SECONDS` in the address changes it (at least one second).
 const REFRESH_MS = Math.max(1, Number(new URLSearchParams(location.search).get("refresh")) || 5) * 1000;
-const STATE_RANK = { conflict: 0, down: 1, unknown: 2, unregistered: 3, ok: 4 };
+const STATE_RANK = { conflict: 0, orphan: 1, down: 2, unknown: 3, unregistered: 4, ok: 5 };
 const STATE_TEXT = {
   ok: "ok", down: "down", conflict: "conflict", unregistered: "unregistered", unknown: "not seen",
+  orphan: "orphan",
 };
+// States that need someone to act. A stopped stack ("down") is normal between sessions.
+const ATTENTION = new Set(["conflict", "orphan"]);
 const COLUMNS = [
   { key: "port", label: "Port", numeric: true },
   { key: "service", label: "Service" },
@@ -24,7 +27,7 @@ const FILTER_FIELDS = {
   app: "app", instance: "instance", service: "service", port: "port", type: "type",
   owner: "owner", env: "environment", environment: "environment", status: "status",
   state: "state", live: "state", url: "url", note: "note", source: "source",
-  proto: "protocol", protocol: "protocol", process: "process", user: "user",
+  proto: "protocol", protocol: "protocol", process: "process", user: "user", path: "path",
 };
 
 const view = {
@@ -309,40 +312,58 @@ function allocationRow(r) {
   return reason ? [row, reason] : [row];
 }
 
+// One section per project (app); inside it one per checkout (instance, with the worktree path
+// its ports were made from), each with its own sortable table.
 function renderGroups(rows) {
-  const groups = new Map();
+  const projects = new Map();
   for (const r of rows) {
-    const key = `${r.app}\u0000${r.instance}`;
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(r);
+    if (!projects.has(r.app)) projects.set(r.app, new Map());
+    const instances = projects.get(r.app);
+    if (!instances.has(r.instance)) instances.set(r.instance, []);
+    instances.get(r.instance).push(r);
   }
-  const keys = [...groups.keys()].sort((a, b) => a.localeCompare(b));
-  const out = keys.map((key, i) => {
-    const items = groups.get(key).sort(compare);
-    const [app, instance] = key.split("\u0000");
-    const headingId = `group-${i}`;
-    const bad = items.filter((r) => r.state === "down" || r.state === "conflict").length;
-    return el("section", { class: "group", "aria-labelledby": headingId, "data-app": app,
-                           "data-instance": instance },
-      el("h3", { id: headingId },
-        el("span", { class: "app" }, app), el("span", { class: "sep", "aria-hidden": "true" }, " / "),
-        el("span", { class: "visually-hidden" }, " instance "),
-        el("span", { class: "instance" }, instance),
-        el("span", { class: "count" }, `${items.length} port${items.length === 1 ? "" : "s"}`),
-        bad ? el("span", { class: "badge down" }, `${bad} need attention`) : null),
-      el("div", { class: "table-wrap" },
-        el("table", { class: "allocs" },
-          el("caption", { class: "visually-hidden" }, `Ports of ${app} / ${instance}`),
-          el("thead", {}, el("tr", {}, COLUMNS.map((c) => sortHeader(c, `${app}/${instance}`)),
-            el("th", { scope: "col", class: "col-actions" },
-              el("span", { class: "visually-hidden" }, "Actions")))),
-          el("tbody", {}, items.flatMap(allocationRow)))));
+  let n = 0;
+  const out = [...projects.keys()].sort((a, b) => a.localeCompare(b)).map((app) => {
+    const instances = projects.get(app);
+    const all = [...instances.values()].flat();
+    const bad = all.filter((r) => ATTENTION.has(r.state)).length;
+    const projectId = `project-${n++}`;
+    const groups = [...instances.keys()].sort((a, b) => a.localeCompare(b))
+      .map((instance) => instanceGroup(app, instance, instances.get(instance).sort(compare)));
+    return el("section", { class: "project", "aria-labelledby": projectId, "data-app": app },
+      el("h3", { id: projectId },
+        el("span", { class: "app" }, app),
+        el("span", { class: "count" }, `${instances.size} checkout${instances.size === 1 ? "" : "s"},`
+          + ` ${all.length} port${all.length === 1 ? "" : "s"}`),
+        bad ? el("span", { class: "badge conflict" }, `${bad} need attention`) : null),
+      ...groups);
   });
   if (!out.length) {
     out.push(el("p", { class: "empty" }, view.allocations.length
       ? "No allocation matches the filter." : "No ports are allocated yet. Try `portctl allocate`."));
   }
   $("#groups").replaceChildren(...out);
+}
+
+function instanceGroup(app, instance, items) {
+  const headingId = `group-${app}-${instance}`.replace(/[^A-Za-z0-9_-]/g, "_");
+  const paths = [...new Set(items.map((r) => r.path).filter(Boolean))];
+  const down = items.filter((r) => r.state === "down").length;
+  return el("section", { class: "group", "aria-labelledby": headingId, "data-app": app,
+                         "data-instance": instance },
+    el("h4", { id: headingId },
+      el("span", { class: "visually-hidden" }, `${app} instance `),
+      el("span", { class: "instance" }, instance),
+      el("span", { class: "count" }, `${items.length} port${items.length === 1 ? "" : "s"}`),
+      down === items.length && items.length ? el("span", { class: "badge none" }, "stopped") : null,
+      paths.length ? el("span", { class: "path", title: "worktree" }, paths.join(", ")) : null),
+    el("div", { class: "table-wrap" },
+      el("table", { class: "allocs" },
+        el("caption", { class: "visually-hidden" }, `Ports of ${app} / ${instance}`),
+        el("thead", {}, el("tr", {}, COLUMNS.map((c) => sortHeader(c, `${app}/${instance}`)),
+          el("th", { scope: "col", class: "col-actions" },
+            el("span", { class: "visually-hidden" }, "Actions")))),
+        el("tbody", {}, items.flatMap(allocationRow)))));
 }
 
 function renderUnregistered(rows) {
@@ -402,13 +423,14 @@ function renderPools() {
 }
 
 function renderSummary(rows, unregistered) {
-  const counts = { ok: 0, down: 0, conflict: 0, unknown: 0 };
+  const counts = { ok: 0, down: 0, conflict: 0, orphan: 0, unknown: 0 };
   for (const r of rows) if (r.state in counts) counts[r.state] += 1;
   const apps = new Set(rows.map((r) => r.app)).size;
   const items = [el("li", {}, el("strong", {}, String(rows.length)), " allocations in ",
     el("strong", {}, String(apps)), ` app${apps === 1 ? "" : "s"}`)];
   if (view.scan.available) {
     const shown = [["ok", counts.ok], ["down", counts.down], ["conflict", counts.conflict],
+      ...(counts.orphan ? [["orphan", counts.orphan]] : []),
       ["unregistered", unregistered.length]];
     for (const [state, n] of shown) {
       items.push(el("li", {}, el("button", {
@@ -552,6 +574,32 @@ async function releaseAllocation(r) {
     `Released port ${r.port} (${who}).`);
 }
 
+// Release the allocations of worktrees that are gone: the server lists them (a dry run), the
+// user confirms, then they go.
+async function pruneWorktrees() {
+  let plan;
+  try {
+    plan = await api("POST", "/v1/prune", { dry_run: true });
+  } catch (err) {
+    showError(`Could not look for removed worktrees: ${err.message}`);
+    return;
+  }
+  const released = plan.released || [];
+  if (!released.length) {
+    notice((plan.refused || []).length
+      ? `Removed worktrees hold ${plan.refused.length} port(s) you may not release.`
+      : "No removed worktrees: nothing to prune.");
+    return;
+  }
+  const paths = [...new Set(released.map((a) => a.path))];
+  $("#confirm-title").textContent = `Release ${released.length} port${released.length === 1 ? "" : "s"}?`;
+  $("#confirm-text").textContent = `These worktrees are gone: ${paths.join(", ")}. Their ports`
+    + ` (${released.map((a) => a.port).join(", ")}) go back to their pools.`;
+  if (!(await ask($("#confirm-dialog")))) return;
+  await act("prune removed worktrees", () => api("POST", "/v1/prune", { dry_run: false }),
+    `Released ${released.length} port${released.length === 1 ? "" : "s"} of removed worktrees.`);
+}
+
 async function editAllocation(r) {
   const who = `${r.app}/${r.instance}/${r.service}`;
   $("#edit-target").textContent = `${who}, port ${r.port}`;
@@ -636,6 +684,7 @@ function start() {
     schedule();
   });
   $("#refresh-now").addEventListener("click", () => load());
+  $("#prune-worktrees").addEventListener("click", () => pruneWorktrees());
   $("#filter").addEventListener("input", (ev) => {
     view.filter = ev.target.value;
     saveToUrl();
