@@ -84,7 +84,7 @@ def test_every_shape_of_an_allocation_derives_from_the_one_table() -> None:
     assert tuple(n for n in Allocation._fields if n != "proxy_url") == ALLOCATION_COLUMNS
     assert tuple(Allocation._fields) == CSV_COLUMNS
     for name, spec in fields.ALLOCATION_FIELDS.items():
-        assert spec.kind in {"id", "pid", "port", "name", "protocol", "pool", "text", "bool",
-                             "float", "time"}, name
-        if spec.kind in ("text", "pool", "name", "time"):
+        assert spec.kind in {"id", "pid", "port", "name", "protocol", "pool", "text", "path",
+                             "bool", "float", "time"}, name
+        if spec.kind in ("text", "pool", "name", "time", "path"):
             assert spec.limit > 0, name

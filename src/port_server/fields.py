@@ -8,7 +8,8 @@ CSV columns and the import/export entries. Adding a field to an allocation means
 
 Kinds (the wire rule for each): ``id`` and ``pid`` positive integers, ``port`` 1-65535,
 ``name`` a registry name, ``protocol`` tcp or udp, ``pool`` a pool name (or "" for the default),
-``text`` printable text up to ``limit`` characters, ``bool``, ``float``, ``time`` an ISO time.
+``text`` printable text up to ``limit`` characters, ``path`` "" or an absolute path, ``bool``,
+``float``, ``time`` an ISO time.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ ALLOCATION_FIELDS: dict[str, Field] = {
                        description="release/update refuse without force; never reclaimed"),
     "expires_at": Field("time", 64, description="when its time lease ends"),
     "updated_at": Field("time", 64, export=True),
-    "path": Field("text", 4096, request=True, update=True,
+    "path": Field("path", 4096, request=True, update=True,
                   description="the worktree it was made from; prune releases it once gone"),
     "http": Field("bool", request=True, update=True,
                   description="an HTTP service: the proxy gives it a name"),

@@ -28,6 +28,8 @@ from port_server.models import NAME_PATTERN
 
 #: Printable text: no control characters but tab (what the service's check_text allows).
 TEXT_PATTERN = r"^[^\x00-\x08\x0a-\x1f]*$"
+#: "" or an absolute path (what the service's check_path allows).
+PATH_PATTERN = r"^(?:/[^\x00-\x08\x0a-\x1f]*)?$"
 #: 1-65535, as text (a range in a query).
 PORT_TEXT = (r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]"
              r"|6553[0-5])")
@@ -51,6 +53,8 @@ def pattern_hint(pattern: str, value: Any) -> str:
         return f"{value!r} is not a range; use LO-HI with ports from 1 to 65535, e.g. 3000-3999"
     if pattern == SCAN_STATES_PATTERN:
         return f"{value!r}: use ok, down, unregistered, conflict (comma-separated)"
+    if pattern == PATH_PATTERN:
+        return f"{value!r} is not absolute; give the worktree's full path"
     if pattern == TEXT_PATTERN:
         return "must have no control characters (tab is allowed)"
     if pattern == DURATION_PATTERN:
@@ -142,6 +146,8 @@ def since_schema(schema: dict[str, Any]) -> None:
 
 def wire_type(spec: FieldSpec) -> Any:
     """The strict request type of one allocation field."""
+    if spec.kind == "path":
+        return Annotated[StrictStr, Field(max_length=spec.limit, pattern=PATH_PATTERN)]
     return {
         "id": Id, "pid": Pid, "port": Port, "name": Name, "protocol": Protocol,
         "bool": StrictBool, "float": float,
