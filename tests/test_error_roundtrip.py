@@ -32,6 +32,19 @@ def client(service: RegistryService, settings: Settings) -> Iterator[RegistryCli
         yield RegistryClient("127.0.0.1:1", transport=AppTransport(tc))
 
 
+def test_every_public_error_class_lives_in_errors_py() -> None:
+    import port_server.cli
+    import port_server.server.app  # noqa: F401  (import every layer's classes)
+
+    def walk(cls: type[PortServerError]) -> list[type[PortServerError]]:
+        return [cls, *(c for sub in cls.__subclasses__() for c in walk(sub))]
+
+    outside = [f"{c.__module__}.{c.__name__}" for c in walk(PortServerError)
+               if c.__module__ != "port_server.errors" and not c.__name__.startswith("_")
+               and c.__module__.startswith("port_server")]
+    assert outside == [], "move these to errors.py (one tree, one place)"
+
+
 def test_codes_are_unique() -> None:
     codes = [cls.code for cls in ALL]
     assert len(codes) == len(set(codes)), codes

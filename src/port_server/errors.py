@@ -225,9 +225,12 @@ class AlreadyRunning(PortServerError):
 
 
 def _all_subclasses(cls: type[PortServerError]) -> list[type[PortServerError]]:
+    """The tree below ``cls``, as this module defines it (a private subclass elsewhere, such as
+    the writer's internal signal, is not part of the wire protocol)."""
     out = [cls]
     for sub in cls.__subclasses__():
-        out.extend(_all_subclasses(sub))
+        if sub.__module__ == __name__:
+            out.extend(_all_subclasses(sub))
     return out
 
 
