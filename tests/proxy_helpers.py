@@ -108,6 +108,8 @@ def status(srv: ServerProc) -> dict[str, Any]:
 def tls_context(srv: ServerProc) -> ssl.SSLContext:
     """Trusting Caddy's root only (where `portctl proxy ca` says it is)."""
     ca = srv.data_dir / "proxy" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+    if not ca.is_file():  # a Caddy with its own storage ([proxy] admin): ask the server
+        ca = Path(status(srv)["ca"])
     ctx = ssl.create_default_context(cafile=str(ca))
     ctx.set_alpn_protocols(["h2", "http/1.1"])
     return ctx

@@ -75,6 +75,12 @@ def test_import_force_replaces_only_what_the_caller_may_change(service: Registry
     done = service.import_allocations([replace(label, id=0, app="takeover2", owner="")],
                                       force=True, actor=STRANGER)
     assert [a.id for a in done.replaced] == [label.id]
+    team = service.allocate(req("prod", port=41904, force=True, owner="velo", protected=True),
+                            actor=ROOT).allocation
+    with pytest.raises(PermissionDenied, match=r"41904 .* is protected; only root may replace"):
+        service.import_allocations([replace(team, id=0, app="takeover3", owner="",
+                                            protected=False)], force=True, actor=STRANGER)
+    assert service.get(team.id) == team
     with pytest.raises(PermissionDenied, match=r"allocations\[0\].owner: root is another"):
         service.import_allocations([replace(roots, id=0, port=41903, service="x")],
                                    actor=STRANGER)

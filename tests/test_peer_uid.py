@@ -192,3 +192,52 @@ def test_caller_of_never_looks_up_late_and_never_defaults_to_root() -> None:
     assert caller_of(unknown, token_ok=False).uid is None
     known = {**live, "extensions": {PEER_EXTENSION: Peer("unix", uid=0)}}
     assert caller_of(known, token_ok=False) == Actor("root", uid=0, via="unix")
+
+
+@pytest.mark.parametrize("impl", ["httptools", "h11"])
+def test_both_http_protocols_carry_the_accept_time_identity(impl: str, tmp_path: Path) -> None:
+    """The daemon's protocol (httptools with its deadlines, or h11 where httptools is missing)
+    puts the identity read at accept time on every request of the connection."""
+    import asyncio
+    import json
+    import threading
+
+    import uvicorn
+
+    from conftest import isolated_env
+    from port_server.server.app import create_app
+    from port_server.server.daemon import hardened_protocol, peer_protocol
+    from port_server.service import RegistryService
+    from port_server.settings import load_settings
+    from port_server.store.sqlite import SQLiteStore
+
+    if impl == "h11":
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        protocol = peer_protocol(H11Protocol)
+    else:
+        protocol = hardened_protocol(5.0)
+    settings = load_settings(env=isolated_env(tmp_path), config_path=tmp_path / "none.toml")
+    store = SQLiteStore(tmp_path / "r.db")
+    app = create_app(RegistryService(store, settings), settings)
+    sock = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, http=protocol, log_level="warning"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
+                              daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with socket.create_connection(sock.getsockname()) as c:
+            c.sendall(b"GET /v1/whoami HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := c.recv(65536):
+                answer += chunk
+        body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert (body["uid"], body["via"]) == (os.geteuid(), "tcp"), body
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        store.close()

@@ -235,3 +235,85 @@ def test_a_crashed_caddy_is_started_again(proxied: ServerProc, backend: int) -> 
         assert time.monotonic() - since < 8, "Caddy was not started again"
         time.sleep(0.1)
     wait_for(proxied, "web.dev.shop.localhost", 200)  # and its routes pushed again
+
+
+def test_start_errors_name_the_cause_and_the_fix(tmp_path: Path) -> None:
+    """No Caddy, or its port taken: one clear line and a non-zero exit; the proxy stays off."""
+    srv = make_server(tmp_path / "a", config='[proxy]\ncaddy = "/nonexistent/caddy"\n').start()
+    try:
+        r = srv.portctl("proxy", "start")
+        assert r.returncode == 1
+        assert r.stderr.startswith("error: the proxy needs Caddy, which is not installed;")
+        assert "pip install 'port-server[proxy]'" in r.stderr
+        assert status(srv)["enabled"] is False
+    finally:
+        srv.stop()
+    require_tool("caddy", CADDY_HOW, paths=[str(BIN / "caddy")])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        srv = make_server(tmp_path / "b", config=f"[proxy]\nhttps_port = {port}\n"
+                                                 f"http_port = {free_port()}\n").start()
+        try:
+            r = srv.portctl("proxy", "start")
+            assert r.returncode == 1
+            assert f"error: Caddy cannot listen on port {port}" in r.stderr
+            assert "[proxy] https_port" in r.stderr
+            data = status(srv)
+            assert data["enabled"] is False and data["running"] is False
+        finally:
+            srv.stop()
+            stop_leftover_caddy(srv)
+
+
+def test_a_caddy_run_by_someone_else_is_driven_not_owned(tmp_path: Path, backend: int) -> None:
+    """[proxy] admin: push routes to a Caddy that runs on its own (its own storage and CA);
+    stopping the proxy removes our names from it and leaves it running."""
+    import subprocess
+
+    caddy = require_tool("caddy", CADDY_HOW, paths=[str(BIN / "caddy")])
+    sock = tmp_path / "admin.sock"
+    home = tmp_path / "caddy-home"
+    home.mkdir()
+    proc = subprocess.Popen(
+        [caddy, "run", "--config", "/dev/stdin"], stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={"HOME": str(home), "XDG_DATA_HOME": str(home), "XDG_CONFIG_HOME": str(home)})
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps({"admin": {"listen": f"unix/{sock}"}}).encode())
+    proc.stdin.close()
+    https_port = free_port()
+    srv = make_server(tmp_path / "s", config=f'[proxy]\nadmin = "unix/{sock}"\n'
+                                             f"https_port = {https_port}\n"
+                                             f"http_port = {free_port()}\n")
+    srv.https_port = https_port  # type: ignore[attr-defined]
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            assert time.monotonic() < deadline, "the outside Caddy did not start"
+            time.sleep(0.05)
+        srv.start()
+        started = srv.portctl("proxy", "start", "--json")
+        assert started.returncode == 0, started.stderr
+        data = json.loads(started.stdout)
+        assert data["managed"] is False
+        # Its CA lives in its own storage; the server fetched the root for us.
+        assert Path(data["ca"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
+        allocate(srv, "--app", "shop", "--instance", "dev", "--service", "web", "--type", "web",
+                 "--port", str(backend), "--force")
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=data["ca"])
+        with socket.create_connection(("127.0.0.1", https_port), timeout=5) as raw, \
+                ctx.wrap_socket(raw, server_hostname="web.dev.shop.localhost") as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: web.dev.shop.localhost\r\n"
+                        b"Connection: close\r\n\r\n")
+            assert tls.recv(64).startswith(b"HTTP/1.1 200")
+        assert srv.portctl("proxy", "stop").returncode == 0
+        assert status_code(srv, "web.dev.shop.localhost") == 0  # our listener is gone
+        assert proc.poll() is None  # and the outside Caddy still runs
+    finally:
+        srv.stop()
+        proc.terminate()
+        proc.wait(10)

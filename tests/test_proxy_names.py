@@ -155,7 +155,7 @@ def test_listeners_hear_committed_changes_only(service: RegistryService) -> None
 
 
 def test_app_name_follows_the_main_worktree(tmp_path: Any) -> None:
-    from port_server.server.proxy import _main_worktree_checker
+    from port_server.server.proxy_os import main_worktree_checker
 
     main, linked = tmp_path / "shop", tmp_path / "shop-feature"
     (main / ".git").mkdir(parents=True)
@@ -163,7 +163,7 @@ def test_app_name_follows_the_main_worktree(tmp_path: Any) -> None:
     (linked / ".git").write_text(f"gitdir: {main}/.git/worktrees/shop-feature\n")
     allocs = [alloc(1, "shop", "feature", "web", 3001, path=str(linked)),
               alloc(2, "shop", "shop", "web", 3002, path=str(main))]
-    table = proxy_names.build_table(allocs, "me", is_main=_main_worktree_checker())
+    table = proxy_names.build_table(allocs, "me", is_main=main_worktree_checker())
     assert {r.name: r.alloc_id for r in table.routes}["shop.localhost"] == 2
     # Without recorded paths: the instance named main/master/default, else the app's only one.
     table = proxy_names.build_table([alloc(1, "shop", "feature", "web"),

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
-from conftest import ServerProc
+from conftest import ServerProc, require_root
 from port_server.errors import InvalidInput
 from port_server.safe_write import make_dirs, umask, write_file
 
@@ -53,8 +54,7 @@ def test_existing_mode_is_kept(tmp_path: Path) -> None:
 
 
 def test_owner_is_kept_when_root_rewrites_a_users_file(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("missing root: run the tests as root to rewrite another user's file")
+    require_root("rewrite another user's file")
     path = tmp_path / "theirs"
     path.write_text("x")
     os.chown(path, 65534, 65534)
@@ -228,4 +228,75 @@ def test_mcp_write_env_refuses_a_link(server: ServerProc, victim: Path) -> None:
     _, (result,) = run_calls(server, [
         ("write_env", {"app": "shop", "instance": "dev", "file": "shop/.env"})])
     assert result.is_error and "is a symbolic link" in result.content[0].text
+    assert victim.read_text() == VICTIM_TEXT
+
+
+def test_every_skill_file_and_folder_refuses_a_planted_link(tmp_path: Path,
+                                                            victim: Path) -> None:
+    from port_server.cli.skill import MANIFEST, SKILL_NAME, install, source_files
+
+    skills = tmp_path / "repo" / ".claude" / "skills"
+    rels = [*source_files(), MANIFEST]
+    folders = sorted({str(Path(rel).parent) for rel in rels} - {"."})
+    for rel in [*rels, *folders]:
+        target = skills / SKILL_NAME / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir():
+            shutil.rmtree(target)
+        target.symlink_to(victim if rel in rels else victim.parent)
+        with pytest.raises(InvalidInput, match="is a symbolic link"):
+            install(skills, force=True, below=tmp_path / "repo")
+        assert victim.read_text() == VICTIM_TEXT
+        assert sorted(p.name for p in victim.parent.iterdir()) == [".bashrc"]
+        target.unlink()
+
+
+def test_git_exclude_link_is_left_alone(tmp_path: Path, victim: Path) -> None:
+    import subprocess
+
+    from port_server.workflows.compose_files import git_exclude
+
+    subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
+    exclude = tmp_path / "repo" / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    exclude.unlink(missing_ok=True)
+    exclude.symlink_to(victim)
+    git_exclude(tmp_path / "repo", ["compose.override.yaml"])
+    assert victim.read_text() == VICTIM_TEXT and exclude.is_symlink()
+
+
+def test_proxy_hosts_file_link_is_refused(tmp_path: Path, victim: Path) -> None:
+    import argparse
+
+    from port_server.cli.proxy import _hosts
+
+    link = tmp_path / "hosts"
+    link.symlink_to(victim)
+    args = argparse.Namespace(write=True, file=str(link), follow_symlinks=False)
+    with pytest.raises(InvalidInput, match="hosts is a symbolic link"):
+        _hosts({"routes": [{"name": "shop.localhost"}]}, args)
+    assert victim.read_text() == VICTIM_TEXT
+
+
+def test_install_service_unit_link_is_refused(tmp_path: Path, victim: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from port_server.server.install_service import UNIT_NAME, run, unit_dir
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    unit = unit_dir() / UNIT_NAME
+    unit.parent.mkdir(parents=True)
+    unit.symlink_to(victim)
+    assert run(["--no-enable"]) == 2
+    assert victim.read_text() == VICTIM_TEXT
+
+
+def test_a_pidfile_link_stops_the_server_before_it_writes(tmp_path: Path, victim: Path) -> None:
+    from conftest import make_server
+
+    link = tmp_path / "pid"
+    link.symlink_to(victim)
+    srv = make_server(tmp_path / "srv", args=["--pidfile", str(link), "--unix-socket", "none"])
+    with pytest.raises(RuntimeError, match="pid is a symbolic link"):
+        srv.start(timeout=20)
+    srv.stop()
     assert victim.read_text() == VICTIM_TEXT

@@ -210,3 +210,11 @@ def test_kubectl_port_forward_binds_its_local_ports(tmp_path: Path) -> None:
         "random:\n  kubectl port-forward pod/x :80\n")})
     assert [(c.host_port, c.container_port, c.host_ip) for c in result.claims] == [
         (8096, 80, "0.0.0.0"), (9230, 9230, "0.0.0.0")]
+
+
+def test_tilt_port_forwards_from_a_variable(tmp_path: Path) -> None:
+    result = scan(tmp_path, {"Tiltfile": (
+        "FORWARDS = ['8097:80', 9231]\nk8s_resource('api', port_forwards=FORWARDS)\n"
+        "def svc(name, port):\n    k8s_resource(name, port_forwards=port)\n")})
+    assert [(c.service, c.host_port, c.line) for c in result.claims] == [
+        ("api", 8097, 2), ("api", 9231, 2)]  # a function's parameter is not guessed

@@ -14,6 +14,7 @@ import shutil
 import socket
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +51,33 @@ def raw(method: str, path: str, body: dict[str, object] | None = None, host: str
     return head.encode() + b"\r\n" + data
 
 
+def settled_mutation_statuses(srv: ServerProc) -> list[int] | None:
+    """The status of every DELETE/PATCH the server answered (from /metrics), once the count has
+    stopped growing; None when the metrics extra is not installed (then: wait a moment)."""
+    def metrics() -> tuple[int, str]:
+        with RegistryClient(srv.addr) as client:
+            status, body = client.transport.exchange("GET", "/metrics", [], b"")
+        return status, body.decode()
+
+    if metrics()[0] != 200:
+        time.sleep(1.0)
+        return None
+    last: list[int] = []
+    stable_since = time.monotonic()
+    while time.monotonic() - stable_since < 1.0:
+        time.sleep(0.2)
+        text = metrics()[1]
+        now: list[int] = []
+        for line in text.splitlines():
+            if line.startswith("port_server_http_requests_total{") and (
+                    'method="DELETE"' in line or 'method="PATCH"' in line):
+                status = int(line.split('status="')[1].split('"')[0])
+                now += [status] * int(float(line.split()[-1]))
+        if sorted(now) != sorted(last):
+            last, stable_since = now, time.monotonic()
+    return last
+
+
 def test_send_and_close_at_once_never_acts_as_root(
         srv: ServerProc, intruder: pwd.struct_passwd) -> None:
     with RegistryClient(srv.addr) as root:  # root's own allocations, one of them protected
@@ -84,7 +112,10 @@ def test_send_and_close_at_once_never_acts_as_root(
         return sent
 
     assert run_as(intruder, hit_and_run) == str(ATTEMPTS * len(attacks))
-    time.sleep(1.0)  # let the server finish whatever it read
+    answered = settled_mutation_statuses(srv)  # what the server did with what it read
+    if answered is not None:
+        assert answered and not [s for s in answered if s < 400], answered
+        print(f"answered: {sorted(Counter(answered).items())}")
     with RegistryClient(srv.addr) as root:
         assert root.list() == before  # 0 successes: nothing released, re-owned or unprotected
         log = root.log()

@@ -118,10 +118,13 @@ def build_config(table: NameTable, opts: ProxyOptions) -> dict[str, Any]:
 
 def bootstrap_config(opts: ProxyOptions) -> dict[str, Any]:
     """What Caddy starts with: its admin endpoint and storage, no apps yet. ``persist`` false:
-    port-server holds the truth, so Caddy keeps no autosave of its own."""
-    return {"admin": {"listen": opts.admin, "config": {"persist": False}},
-            "storage": {"module": "file_system", "root": opts.storage},
-            "logging": {"logs": {"default": {"level": "ERROR"}}}}
+    port-server holds the truth, so Caddy keeps no autosave of its own. An empty ``storage``
+    keeps Caddy's own (a Caddy that runs as another user, driven through ``[proxy] admin``)."""
+    config: dict[str, Any] = {"admin": {"listen": opts.admin, "config": {"persist": False}},
+                              "logging": {"logs": {"default": {"level": "ERROR"}}}}
+    if opts.storage:
+        config["storage"] = {"module": "file_system", "root": opts.storage}
+    return config
 
 
 def root_cert_path(storage: str) -> str:

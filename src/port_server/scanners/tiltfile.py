@@ -68,7 +68,9 @@ def _resource(src: SourceFile, ev: Evaluator, node: ast.Call) -> list[PortClaim]
         items = forwards.elts if isinstance(forwards, (ast.List, ast.Tuple)) else [forwards]
         for item in items:
             value = ev.eval(item)
-            out.extend(_forward(src, name, item.lineno, value))
+            values = value.value if isinstance(value.value, list) else [value.value]
+            for one in values:  # port_forwards=PORTS, a list assigned earlier
+                out.extend(_forward(src, name, item.lineno, Value(one, value.default)))
     if call_name(node) == "local_resource":
         out.extend(_serve(src, ev, name, kwargs))
     return out

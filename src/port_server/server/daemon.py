@@ -373,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.port is not None and not 1 <= args.port <= 65535:
+    if args.port is not None and not 0 <= args.port <= 65535:  # 0: any free port
         parser.error(f"--port: {args.port} is out of range; use a number from 1 to 65535")
     logging.basicConfig(level=(args.log_level or "info").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

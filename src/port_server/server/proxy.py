@@ -18,19 +18,23 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from port_server.errors import FeatureUnavailable, UpstreamError
 from port_server.integrations import caddy_routes, proxy_names
 from port_server.integrations.caddy_admin import INSTALL_HINT, CaddyAdmin, find_caddy
+from port_server.leases import process_alive
 from port_server.models import Allocation, AllocationFilter
 from port_server.records import to_plain
+from port_server.server.proxy_os import (
+    free_loopback_port,
+    ipv6_loopback,
+    main_worktree_checker,
+)
 from port_server.service import RegistryService
 from port_server.settings import Settings
 
@@ -47,46 +51,12 @@ WATCH_SECONDS = 2.0
 MAX_SOCKET_PATH = 100
 
 
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
-def _free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
-def _main_worktree_checker() -> Callable[[Allocation], bool]:
-    """Was an allocation made from a main worktree (its recorded ``path`` holds a ``.git``
-    folder, not a linked worktree's ``.git`` file)? One look per folder and table build."""
-    seen: dict[str, bool] = {}
-
-    def is_main(alloc: Allocation) -> bool:
-        if not alloc.path:
-            return False
-        if alloc.path not in seen:
-            seen[alloc.path] = os.path.isdir(os.path.join(alloc.path, ".git"))
-        return seen[alloc.path]
-
-    return is_main
 
 
 class ProxyManager:
@@ -118,9 +88,10 @@ class ProxyManager:
     def options(self) -> caddy_routes.ProxyOptions:
         if self._opts is None:
             admin = self.conf.admin or self._state().get("admin") or self._own_admin()
-            bind = ("127.0.0.1", "::1") if _ipv6_loopback() else ("127.0.0.1",)
+            bind = ("127.0.0.1", "::1") if ipv6_loopback() else ("127.0.0.1",)
             self._opts = caddy_routes.ProxyOptions(
-                admin=admin, storage=str(self.dir / "caddy"), https_port=self.conf.https_port,
+                admin=admin, storage="" if self.conf.admin else str(self.dir / "caddy"),
+                https_port=self.conf.https_port,
                 http_port=self.conf.http_port, https=self.conf.https, bind=bind)
         return self._opts
 
@@ -128,7 +99,7 @@ class ProxyManager:
         path = self.dir / "admin.sock"
         if len(str(path)) <= MAX_SOCKET_PATH:
             return f"unix/{path}"
-        return f"127.0.0.1:{_free_loopback_port()}"
+        return f"127.0.0.1:{free_loopback_port()}"
 
     @property
     def admin(self) -> CaddyAdmin:
@@ -173,7 +144,8 @@ class ProxyManager:
             try:
                 self.push()
             except UpstreamError:
-                self._terminate()
+                if not self.conf.admin:  # never stop a Caddy someone else runs
+                    self._terminate()
                 self._save_state(enabled=False)
                 raise
             if self._thread is None or not self._thread.is_alive():
@@ -224,6 +196,9 @@ class ProxyManager:
             self._stop_pusher()
             if not self.conf.admin:
                 self._terminate()
+            else:  # someone else's Caddy keeps running, without our names
+                with contextlib.suppress(UpstreamError):
+                    self.admin.load(caddy_routes.bootstrap_config(self.options()))
             self._save_state(enabled=False)
             self._pushed = None
             return self.status()
@@ -266,11 +241,11 @@ class ProxyManager:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        elif isinstance(pid, int) and _pid_alive(pid):
+        elif isinstance(pid, int) and process_alive(pid, None):
             deadline = time.monotonic() + 5
-            while _pid_alive(pid) and time.monotonic() < deadline:
+            while process_alive(pid, None) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _pid_alive(pid):
+            if process_alive(pid, None):
                 os.kill(pid, signal.SIGKILL)
 
     # -- pushing -----------------------------------------------------------------------
@@ -318,7 +293,7 @@ class ProxyManager:
     def build(self) -> tuple[proxy_names.NameTable, dict[str, Any]]:
         table = proxy_names.build_table(self.allocations(), self.service.host,
                                         self.conf.default_service, self.all_hosts,
-                                        is_main=_main_worktree_checker())
+                                        is_main=main_worktree_checker())
         return table, caddy_routes.build_config(table, self.options())
 
     def push(self) -> bool:
@@ -331,8 +306,14 @@ class ProxyManager:
             try:
                 self.admin.load(config)
             except UpstreamError as exc:
-                self.last_error = str(exc)
-                raise
+                if "address already in use" in exc.message:
+                    exc = UpstreamError(
+                        f"Caddy cannot listen on port {self.conf.https_port} or"
+                        f" {self.conf.http_port}: another program uses it; choose free ports"
+                        " with [proxy] https_port and http_port in config.toml"
+                        f" ({exc.message})")
+                self.last_error = exc.message
+                raise exc from None
             self._pushed = config
             self.last_error = ""
             self.last_push = time.time()
@@ -343,6 +324,24 @@ class ProxyManager:
 
     def running(self) -> bool:
         return self.admin.alive()
+
+    def ca_path(self) -> str:
+        """The internal CA's root certificate: in our storage, or (a Caddy with storage of its
+        own) fetched from its admin API into the data dir."""
+        opts = self.options()
+        if opts.storage:
+            return caddy_routes.root_cert_path(opts.storage)
+        path = self.dir / "root.crt"
+        if not path.is_file():
+            try:
+                info = self.admin.request("GET", f"/pki/ca/{caddy_routes.CA_ID}")
+            except UpstreamError:
+                return ""
+            from port_server.safe_write import write_file
+
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_file(path, str(info.get("root_certificate", "")), new_mode=0o644)
+        return str(path)
 
     def refresh(self) -> None:
         """Rebuild the table for reading (status) without pushing."""
@@ -373,7 +372,7 @@ class ProxyManager:
             "caddy": find_caddy(self.conf.caddy) or "",
             "scheme": opts.scheme, "https_port": opts.https_port, "http_port": opts.http_port,
             "bind": list(opts.bind), "all_hosts": self.all_hosts,
-            "ca": caddy_routes.root_cert_path(opts.storage) if opts.https else "",
+            "ca": self.ca_path() if opts.https else "",
             "index": proxy_names.url_for(proxy_names.DOMAIN, opts.scheme, opts.port),
             "routes": [{**to_plain(r), "url": proxy_names.url_for(r.name, opts.scheme, opts.port)}
                        for r in self.table.routes],
