@@ -58,7 +58,7 @@ class ScanOut(BaseModel):
 def scan(
     request: Request,
     state: Annotated[str | None, Query(pattern=schemas.SCAN_STATES_PATTERN, description=(
-        "only these states, comma-separated: ok, down, unregistered, conflict"))] = None,
+        "only these states, comma-separated: ok, down, unregistered, conflict, orphan"))] = None,
     app: Annotated[str | None, Query(pattern=f"^$|{NAME_PATTERN}",
                                      description="only this app's ports")] = None,
     port_range: Annotated[str | None, Query(pattern=schemas.PORT_RANGE_PATTERN,

@@ -64,7 +64,9 @@ def validation_message(exc: RequestValidationError) -> InvalidInput:
     if not errors:
         return InvalidInput("invalid request")
     first = errors[0]
-    loc = [p for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    loc = list(first.get("loc", ()))
+    if loc and loc[0] in ("body", "query", "path", "header"):  # where it was, not a field name
+        loc = loc[1:]
     kind = first.get("type", "")
     if kind == "json_invalid":
         return InvalidInput("invalid JSON: the request body could not be parsed", field="body")

@@ -24,7 +24,7 @@ from pydantic import create_model as _create_model
 
 from port_server.fields import ALLOCATION_FIELDS, UPDATABLE
 from port_server.fields import Field as FieldSpec
-from port_server.models import NAME_PATTERN
+from port_server.models import NAME_PATTERN, SCAN_STATES
 
 #: Printable text: no control characters but tab (what the service's check_text allows).
 TEXT_PATTERN = r"^[^\x00-\x08\x0a-\x1f]*$"
@@ -40,8 +40,8 @@ DURATION_PATTERN = (r"^(?:[1-9][0-9]{0,7}(?:\.[0-9]{1,3})?s?|[1-9][0-9]{0,5}(?:\
 MAX_TTL_SECONDS = 10 * 365 * 86400
 RFC3339_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
                    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2}))?$")
-_STATE = "(?:ok|down|unregistered|conflict)"
-SCAN_STATES_PATTERN = f"^$|^{_STATE}(?:,{_STATE})*$"
+_STATE = f"(?:{'|'.join(SCAN_STATES)})"
+SCAN_STATES_PATTERN = f"^$|^ *{_STATE} *(?:, *{_STATE} *)*$"
 PORT_RANGE_PATTERN = f"^$|^{PORT_TEXT}(?:-{PORT_TEXT})?$"
 
 
@@ -52,7 +52,7 @@ def pattern_hint(pattern: str, value: Any) -> str:
     if pattern == PORT_RANGE_PATTERN:
         return f"{value!r} is not a range; use LO-HI with ports from 1 to 65535, e.g. 3000-3999"
     if pattern == SCAN_STATES_PATTERN:
-        return f"{value!r}: use ok, down, unregistered, conflict (comma-separated)"
+        return f"{value!r}: use {', '.join(SCAN_STATES)} (comma-separated)"
     if pattern == PATH_PATTERN:
         return f"{value!r} is not absolute; give the worktree's full path"
     if pattern == TEXT_PATTERN:
