@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,5 +219,41 @@ def test_a_removed_data_dir_refuses_writes_instead_of_losing_them(tmp_path: Path
         assert health.returncode == 1 and "removed" in health.stderr
         status, _ = get(srv, "/livez")
         assert status == 200  # alive, only not ready
+    finally:
+        srv.stop()
+
+
+def test_the_client_retries_an_allocation_through_a_brief_fault(tmp_path: Path) -> None:
+    """A 503 with Retry-After is retried for allocation (safe: idempotent by identity): a
+    database made read-only for a second costs the caller a wait, not an error."""
+    from port_server.client import RETRIES, RETRY_BUDGET
+    from port_server.errors import StoreUnavailable
+    from port_server.models import AllocationRequest
+
+    srv = make_server(tmp_path).start()
+    db = srv.data_dir / "registry.db"
+    try:
+        assert post_alloc(srv, "first")[0] == 201
+        db.chmod(0o444)
+        timer = threading.Timer(1.0, db.chmod, (0o644,))
+        timer.start()
+        started = time.monotonic()
+        with srv.client() as client:
+            result = client.allocate(AllocationRequest(app="f", instance="i", service="retried"))
+        timer.join()
+        assert result.created and time.monotonic() - started >= 0.9
+        # A fault that lasts: bounded retries, then the 503 itself (cause included).
+        shutil.rmtree(srv.data_dir)
+        started = time.monotonic()
+        with srv.client() as client, pytest.raises(StoreUnavailable) as err:
+            client.allocate(AllocationRequest(app="f", instance="i", service="never"))
+        waited = time.monotonic() - started
+        assert err.value.extra["cause"] == "removed"
+        assert 2.0 * RETRIES * 0.9 <= waited <= RETRY_BUDGET + 5
+        # /healthz is never retried: its answer is the point.
+        started = time.monotonic()
+        with srv.client() as client, pytest.raises(StoreUnavailable):
+            client.health()
+        assert time.monotonic() - started < 1.5
     finally:
         srv.stop()

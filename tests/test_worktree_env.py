@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ServerProc, make_server
+from conftest import ServerProc, make_server, require_module
 from port_server.exporters.derived_env import FIELDS, TemplateError, render
 from port_server.models import Allocation
 from test_run import private_pool
@@ -74,7 +74,7 @@ def test_env_and_up_agree_on_names_and_write_derived_values(srv: ServerProc,
 
 
 def test_mcp_write_env_uses_the_same_names(srv: ServerProc, tmp_path: Path) -> None:
-    pytest.importorskip("mcp")
+    require_module("mcp", "pip install '.[mcp]' (make test installs it)")
     from port_server.client import RegistryClient
     from port_server.mcp_server import TOOLS
 

@@ -111,3 +111,12 @@ def test_a_write_from_inside_a_write_is_refused(store: SQLiteStore) -> None:
 
     with pytest.raises(RuntimeError, match="wait for itself"):
         writer.call(nested)
+
+
+def test_a_lone_failing_request_rolls_back_its_transaction(store: SQLiteStore) -> None:
+    writer = Writer(store)
+    with pytest.raises(InvalidInput):
+        writer.call(insert("bad", 7001, fail=True))  # a batch of one: no savepoint needed
+    assert writer.call(insert("good", 7001)) > 0  # the port it inserted was rolled back
+    assert services(store) == {"good"}
+    assert writer.stats.faults == 0

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from port_server.exporters.registry_json import parse_registry
 from port_server.server import schemas
 from port_server.server.api import ERRORS, service_of
+from port_server.server.bulk import body_schema, off_loop
 
 router = APIRouter()
 
@@ -70,11 +71,16 @@ class ImportReportOut(BaseModel):
     replaced: list[schemas.AllocationOut]
 
 
-@router.post("/v1/import", response_model=ImportReportOut, responses=ERRORS, tags=["portman"])
-def import_registry(request: Request, body: ImportBody) -> JSONResponse:
+@router.post("/v1/import", response_model=ImportReportOut, responses=ERRORS, tags=["portman"],
+             openapi_extra=body_schema(ImportBody))
+async def import_registry(request: Request) -> JSONResponse:
     """Register many allocations at once. A conflict answers 409 ``import_conflict`` with the
     whole ``report`` and changes nothing, unless ``force``."""
-    entries = parse_registry({"allocations": [e.model_dump() for e in body.allocations]})
-    report = service_of(request).import_allocations(entries, force=body.force,
-                                                    dry_run=body.dry_run)
-    return JSONResponse(report.to_dict())
+
+    def apply(body: ImportBody) -> JSONResponse:
+        entries = parse_registry({"allocations": [e.model_dump() for e in body.allocations]})
+        report = service_of(request).import_allocations(entries, force=body.force,
+                                                        dry_run=body.dry_run)
+        return JSONResponse(report.to_dict())
+
+    return await off_loop(request, ImportBody, apply)

@@ -41,11 +41,12 @@ def require_admin(request: Request, what: str) -> None:
 async def proxy_start(request: Request, all_hosts: Annotated[bool | None, Query(
         description="also route other hosts' allocations (a shared registry)")] = None,
                       ) -> JSONResponse:
-    require_admin(request, "start the proxy")
+    # The caller's identity is a kernel lookup: off the event loop, like the start itself.
+    await run_in_threadpool(require_admin, request, "start the proxy")
     return JSONResponse(await run_in_threadpool(proxy_of(request).start, all_hosts))
 
 
 @router.post("/v1/proxy/stop", responses=ERRORS)
 async def proxy_stop(request: Request) -> JSONResponse:
-    require_admin(request, "stop the proxy")
+    await run_in_threadpool(require_admin, request, "stop the proxy")
     return JSONResponse(await run_in_threadpool(proxy_of(request).stop))

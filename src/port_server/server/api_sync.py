@@ -14,6 +14,7 @@ from port_server.integrations.sync_plan import summary
 from port_server.models import AllocationRequest
 from port_server.server import schemas
 from port_server.server.api import ERRORS, service_of
+from port_server.server.bulk import body_schema, off_loop
 
 router = APIRouter()
 
@@ -67,14 +68,19 @@ class SyncOut(BaseModel):
     plan: list[PlanItemOut]
 
 
-@router.post("/v1/sync/dokploy", response_model=SyncOut, responses=ERRORS, tags=["sync"])
-def sync_dokploy(request: Request, body: SyncBody) -> JSONResponse:
+@router.post("/v1/sync/dokploy", response_model=SyncOut, responses=ERRORS, tags=["sync"],
+             openapi_extra=body_schema(SyncBody))
+async def sync_dokploy(request: Request) -> JSONResponse:
     svc = service_of(request)
-    desired = [AllocationRequest(
-        app=i.app, instance=i.instance, service=i.service, port=i.port, protocol=i.protocol,
-        type=i.type, environment=i.environment, status=i.status, url=i.url, note=i.note,
-        source="dokploy") for i in body.allocations]
-    plan = svc.sync("dokploy", desired, dry_run=body.dry_run, host=body.host)
-    return JSONResponse({"source": "dokploy", "host": body.host or svc.host,
-                         "dry_run": body.dry_run, "summary": summary(plan),
-                         "plan": [it.to_dict() for it in plan]})
+
+    def apply(body: SyncBody) -> JSONResponse:
+        desired = [AllocationRequest(
+            app=i.app, instance=i.instance, service=i.service, port=i.port, protocol=i.protocol,
+            type=i.type, environment=i.environment, status=i.status, url=i.url, note=i.note,
+            source="dokploy") for i in body.allocations]
+        plan = svc.sync("dokploy", desired, dry_run=body.dry_run, host=body.host)
+        return JSONResponse({"source": "dokploy", "host": body.host or svc.host,
+                             "dry_run": body.dry_run, "summary": summary(plan),
+                             "plan": [it.to_dict() for it in plan]})
+
+    return await off_loop(request, SyncBody, apply)

@@ -39,6 +39,14 @@ MAX_QUEUE = 4096
 IDLE_SECONDS = 30.0
 
 
+class _Refused(Exception):
+    """Carries a lone request's own error out of its transaction (rolling it back)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @dataclass
 class _Job:
     fn: Callable[[StoreTx], Any]
@@ -126,16 +134,27 @@ class Writer:
 
     def _run_batch(self, batch: list[_Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
+        # A batch of one needs no savepoint (two statements, two round trips on PostgreSQL):
+        # its own error rolls back the whole transaction, which holds nothing else.
+        alone = len(batch) == 1
         try:
             with self.store.write() as tx:
                 for job in batch:
                     try:
+                        if alone:
+                            outcomes.append((True, job.ctx.run(job.fn, tx)))
+                            continue
                         with tx.savepoint():
                             outcomes.append((True, job.ctx.run(job.fn, tx)))
                     except self._fatal:
                         raise  # the transaction itself is in doubt: the whole batch goes
                     except Exception as exc:  # this request's own error: its savepoint went
+                        if alone:
+                            raise _Refused(exc) from None
                         outcomes.append((False, exc))
+        except _Refused as refused:
+            batch[0].future.set_exception(refused.error)
+            return
         except BaseException as exc:
             fault = self.store.fault(exc) if hasattr(self.store, "fault") else exc
             self.stats.faults += 1
