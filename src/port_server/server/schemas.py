@@ -312,14 +312,24 @@ POOL_NAMED = frozenset({"AllocateBody", "UpdateBody", "SyncItem", "ImportEntry"}
 def with_pools(schema: dict[str, Any], pools: list[str]) -> dict[str, Any]:
     """The OpenAPI document with the configured pool names where a pool is named."""
     choices = sorted({"", "auto", *pools})
-    for name, model in schema.get("components", {}).get("schemas", {}).items():
-        if name not in POOL_NAMED:
-            continue
-        prop = model.get("properties", {}).get("type")
-        if prop is not None and prop.get("type") == "string":
-            prop.pop("pattern", None)
-            prop.pop("maxLength", None)
-            prop["enum"] = choices
+
+    def walk(node: Any, name: str = "") -> None:
+        """Every request model named in POOL_NAMED, wherever the document holds it (components,
+        or a body schema written inline with its own $defs)."""
+        if isinstance(node, dict):
+            prop = node.get("properties", {}).get("type")
+            if (name in POOL_NAMED or node.get("title") in POOL_NAMED) and isinstance(
+                    prop, dict) and prop.get("type") == "string":
+                prop.pop("pattern", None)
+                prop.pop("maxLength", None)
+                prop["enum"] = choices
+            for key, value in node.items():
+                walk(value, key)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
     for path, item in schema.get("paths", {}).items():
         if path.startswith("/v1/pools/{name}"):
             for operation in item.values():
