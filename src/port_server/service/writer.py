@@ -105,13 +105,6 @@ class Writer:
         """Submit and wait (for threads; the event loop awaits ``submit``'s future instead)."""
         return self.submit(fn).result()
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Let the queued requests finish, then stop the thread."""
-        with self._lock:
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-
     # -- the thread ------------------------------------------------------------------------
 
     def _loop(self) -> None:

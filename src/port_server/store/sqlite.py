@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,8 @@ from port_server.store.sql import SQLTx
 from port_server.store.sqlite_files import DbFile
 
 BUSY_TIMEOUT_MS = 10_000
+#: Seconds between two full structure checks (PRAGMA quick_check) of the readiness check.
+QUICK_CHECK_EVERY = 30.0
 
 
 def _connect(path: str, uri: bool = False) -> sqlite3.Connection:
@@ -75,6 +78,7 @@ class SQLiteStore:
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._writer: sqlite3.Connection | None = None
+        self._quick_checked = float("-inf")
         try:
             if self.file is not None:
                 self.file.preflight()
@@ -177,10 +181,13 @@ class SQLiteStore:
             self.file.guard()
             self.file.check_space()
         with self.read() as tx:
-            if self.file is not None:
+            tx.conn.execute("SELECT 1").fetchone()
+            # quick_check reads every page: on a big registry that is tens of ms, so it runs
+            # at most every QUICK_CHECK_EVERY seconds (and again right after it failed).
+            now = time.monotonic()
+            if self.file is not None and now - self._quick_checked >= QUICK_CHECK_EVERY:
                 self.file.quick_check(tx.conn)
-            else:
-                tx.conn.execute("SELECT 1").fetchone()
+                self._quick_checked = now
 
     def close(self) -> None:
         if self._writer is not None:
