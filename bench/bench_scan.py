@@ -108,7 +108,8 @@ def main() -> int:
 
     import psutil
 
-    from port_server.scanners import live, live_sockets
+    from port_server.scanners import live
+    from port_server.system import sockets as live_sockets
 
     raise_nofile(args.listeners + 256)
     socks = open_listeners(args.listeners)

@@ -314,3 +314,96 @@ def pg_cluster() -> Iterator[Any]:
         yield cluster
     finally:
         cluster.stop()
+
+
+# -- the whole stack in process: CLI -> client -> app -> service -> SQLite ----------------------
+
+class AppTransport:
+    """A client ``Transport`` that calls the ASGI app through starlette's TestClient."""
+
+    via = "in-process"
+
+    def __init__(self, test_client: Any) -> None:
+        self.test_client = test_client
+
+    def exchange(self, method: str, path: str, headers: Sequence[tuple[str, str]],
+                 payload: bytes) -> tuple[int, bytes]:
+        answer = self.test_client.request(method, path, headers=dict(headers),
+                                          content=payload or None)
+        return answer.status_code, answer.content
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class InProcess:
+    """portctl and portman run in this process against ``create_app`` (no sockets, no
+    subprocess): the same arguments and the same CompletedProcess as ``ServerProc.portctl``."""
+
+    tmp: Path
+    client: RegistryClient
+    service: RegistryService
+    monkeypatch: pytest.MonkeyPatch
+
+    def portctl(self, *args: str, input: str | None = None, cwd: Path | None = None,
+                prog: str = "portctl", env: dict[str, str] | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        import contextlib
+        import io
+
+        from port_server.cli import main as portctl_main
+        from port_server.cli.portman import main as portman_main
+
+        entry = portman_main if prog == "portman" else portctl_main
+        out, err = io.StringIO(), io.StringIO()
+        with self.monkeypatch.context() as patch:
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            patch.chdir(cwd or self.tmp)
+            patch.setattr(sys, "stdin", io.StringIO(input or ""))
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = entry(list(args), client=self.client)
+                except SystemExit as exc:  # argparse: --help, usage errors
+                    code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+        return subprocess.CompletedProcess([prog, *args], code, out.getvalue(), err.getvalue())
+
+    def portman(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return self.portctl(*args, prog="portman", **kw)
+
+
+def as_local_user(app: Any) -> Any:
+    """The app, with every request arriving as this process's user over the Unix socket (what
+    the daemon records when it accepts a connection), so ownership works as with a real CLI."""
+    from port_server.server.peer import PEER_EXTENSION, Peer
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("extensions", {})[PEER_EXTENSION] = Peer(
+                "unix", uid=os.getuid(), pid=os.getpid())
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+@pytest.fixture
+def inproc(tmp_path: Path, service: RegistryService, settings: Settings,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcess]:
+    """portctl/portman in process over ``create_app`` (isolated HOME and data dir, like
+    ``server``). Override ``settings`` in a test module to configure the server."""
+    from starlette.testclient import TestClient
+
+    from port_server.server.app import create_app
+
+    for name in list(os.environ):
+        if name.startswith(("PORT_SERVER", "PORT_REGISTRY", "XDG_")):
+            monkeypatch.delenv(name)
+    for name, value in isolated_env(tmp_path).items():
+        if name != "PATH":
+            monkeypatch.setenv(name, value)
+    app = create_app(service, settings)
+    with TestClient(as_local_user(app), base_url="http://127.0.0.1",
+                    raise_server_exceptions=False) as test_client:
+        client = RegistryClient("127.0.0.1:1", transport=AppTransport(test_client))
+        yield InProcess(tmp_path, client, service, monkeypatch)

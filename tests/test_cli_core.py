@@ -1,14 +1,16 @@
-"""portctl against a real port-server: the seed 000 command lines, output and exit codes."""
+"""portctl's seed 000 command lines, output and exit codes: in process over the app (fast), and
+against a real port-server for what only a real process shows (an unreachable server)."""
 
 from __future__ import annotations
 
 import json
 import socket
 
-from conftest import ServerProc
+from conftest import InProcess, ServerProc
 
 
-def test_seed_multi_service_allocation(server: ServerProc) -> None:
+def test_seed_multi_service_allocation(inproc: InProcess) -> None:
+    server = inproc
     ports = []
     for i, svc in enumerate(["postgres", "redis", "web", "api"], start=1):
         r = server.portctl("allocate", "--app", "myapp", "--instance", "dev", "--service", svc)
@@ -25,7 +27,8 @@ def test_seed_multi_service_allocation(server: ServerProc) -> None:
     assert json.loads(r.stdout)[0]["port"] == ports[0]
 
 
-def test_allocate_is_idempotent(server: ServerProc) -> None:
+def test_allocate_is_idempotent(inproc: InProcess) -> None:
+    server = inproc
     first = server.portctl("allocate", "--app", "a", "--instance", "i", "--service", "s")
     again = server.portctl("allocate", "--app", "a", "--instance", "i", "--service", "s")
     assert again.returncode == 0
@@ -33,7 +36,8 @@ def test_allocate_is_idempotent(server: ServerProc) -> None:
     assert "already allocated" in again.stdout
 
 
-def test_check_exit_codes(server: ServerProc) -> None:
+def test_check_exit_codes(inproc: InProcess) -> None:
+    server = inproc
     r = server.portctl("allocate", "--app", "a", "--instance", "i", "--service", "s", "--json")
     port = json.loads(r.stdout)["port"]
     taken = server.portctl("check", "--port", str(port))

@@ -166,7 +166,7 @@ def test_sync_endpoint_validates_and_takes_large_bodies(api: Any) -> None:
         {"app": "p", "instance": "i", "service": "no spaces", "port": 4001}]})
     assert bad.status_code == 400
     assert bad.json()["code"] == "invalid_input"
-    assert "allocations.0.service" in bad.json()["message"]
+    assert "allocations[0].service" in bad.json()["message"]
     many = [{"app": "p", "instance": "i", "service": f"s{n}", "port": 20000 + n,
              "note": "n" * 300} for n in range(400)]  # ~150 KiB, above the 64 KiB default
     ok = api.post("/v1/sync/dokploy", json={"allocations": many, "dry_run": True})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from port_server.workflows.identity import detect, sanitize, worktree_root
+from port_server.models import registry_name
+from port_server.workflows.identity import detect, worktree_root
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -38,6 +39,6 @@ def test_repo_branch_and_worktree(tmp_path: Path) -> None:
 
 
 def test_sanitize() -> None:
-    assert sanitize("--weird name!!") == "weird-name"
-    assert sanitize("???") == "default"
-    assert len(sanitize("x" * 100)) == 63
+    assert registry_name("--weird name!!") == "weird-name"
+    assert registry_name("???") == "default"
+    assert len(registry_name("x" * 100)) == 63

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ServerProc, make_server
+from conftest import InProcess, ServerProc, make_server
 from os_users import portctl_as, throwaway_users
 from port_server.client import RegistryClient
 
@@ -190,30 +190,37 @@ def test_killed_process_lease_is_reclaimed(shared_server: ServerProc) -> None:
     assert f"process {child.pid} exited" in shared_server.log_text()
 
 
-def test_gc_dry_run_then_force(tmp_path: Path) -> None:
-    srv = make_server(tmp_path, config='[security]\nreap_interval = 3600\n').start()
-    try:
-        r = srv.portctl("allocate", "--app", "g", "--instance", "i", "--service", "s",
-                        "--ttl", "1s", "--json")
-        port = json.loads(r.stdout)["port"]
-        time.sleep(1.2)
-        dry = srv.portctl("gc", "--dry-run")
-        assert dry.returncode == 0 and f"would release port {port}" in dry.stdout
-        assert len(json.loads(srv.portctl("list", "--json").stdout)) == 1
-        done = srv.portctl("gc", "--json")
-        assert json.loads(done.stdout)["reclaimed"][0]["allocation"]["port"] == port
-        assert json.loads(srv.portctl("list", "--json").stdout) == []
-    finally:
-        srv.stop()
+def later(inproc: InProcess, seconds: float) -> None:
+    """Move the service's clock ``seconds`` ahead (leases end without the test sleeping)."""
+    from port_server.leases import iso_after
+
+    now = inproc.service.clock()
+    inproc.service.clock = lambda: iso_after(now, seconds)  # type: ignore[method-assign]
 
 
-def test_protect_flag_and_force(shared_server: ServerProc) -> None:
-    r = shared_server.portctl("allocate", "--app", "prot", "--instance", "i", "--service", "db",
-                              "--protect", "--ttl", "1s", "--json")
+def test_gc_dry_run_then_force(inproc: InProcess) -> None:
+    r = inproc.portctl("allocate", "--app", "g", "--instance", "i", "--service", "s",
+                       "--ttl", "1s", "--json")
+    port = json.loads(r.stdout)["port"]
+    dry = inproc.portctl("gc", "--dry-run")
+    assert dry.returncode == 0 and "would release" not in dry.stdout  # not expired yet
+    later(inproc, 2)
+    dry = inproc.portctl("gc", "--dry-run")
+    assert dry.returncode == 0 and f"would release port {port}" in dry.stdout
+    assert len(json.loads(inproc.portctl("list", "--json").stdout)) == 1
+    done = inproc.portctl("gc", "--json")
+    assert json.loads(done.stdout)["reclaimed"][0]["allocation"]["port"] == port
+    assert json.loads(inproc.portctl("list", "--json").stdout) == []
+
+
+def test_protect_flag_and_force(inproc: InProcess) -> None:
+    r = inproc.portctl("allocate", "--app", "prot", "--instance", "i", "--service", "db",
+                       "--protect", "--ttl", "1s", "--json")
     alloc = json.loads(r.stdout)
     assert alloc["protected"] is True
-    time.sleep(1.5)  # expired, but protected ones are never reclaimed
-    r = shared_server.portctl("release", "--app", "prot")
+    later(inproc, 2)  # expired, but protected ones are never reclaimed
+    assert json.loads(inproc.portctl("gc", "--json").stdout)["reclaimed"] == []
+    r = inproc.portctl("release", "--app", "prot")
     assert r.returncode == 1 and "is protected; pass --force" in r.stderr
-    r = shared_server.portctl("release", "--app", "prot", "--force")
+    r = inproc.portctl("release", "--app", "prot", "--force")
     assert r.returncode == 0 and "released port" in r.stdout

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import missing
-from port_server.errors import InvalidInput, PermissionDenied, Protected
+from port_server.errors import InvalidInput, PermissionDenied, ProcessNotFound, Protected
 from port_server.models import Actor, AllocationFilter, AllocationRequest, AuditFilter
 from port_server.service import RegistryService
 from port_server.settings import SecuritySettings, Settings
@@ -182,7 +182,7 @@ def test_pid_lease_ends_with_the_process_and_survives_pid_reuse(svc: RegistrySer
     reclaimed = svc.reap()
     assert [(a.id, r) for a, r in reclaimed] == [(alloc.id, f"process {child.pid} exited")]
     assert svc.get(adopted.id) == adopted
-    with pytest.raises(InvalidInput, match="no process"):
+    with pytest.raises(ProcessNotFound, match="no process"):
         svc.allocate(req("gone", pid=child.pid))
 
 

@@ -14,7 +14,6 @@ import pytest
 
 from conftest import require_root
 from port_server.models import Actor
-from port_server.scanners.sock_diag import connection_owner
 from port_server.server.peer import (
     PEER_EXTENSION,
     Peer,
@@ -25,6 +24,7 @@ from port_server.server.peer import (
     tcp_peer_uid,
     trusted_uid,
 )
+from port_server.system.sock_diag import connection_owner
 
 
 @pytest.fixture

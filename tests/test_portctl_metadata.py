@@ -1,17 +1,18 @@
-"""portctl's seed 001 features on a real server: metadata flags, update, filters, CSV, suggest,
-pools and --type auto."""
+"""portctl's seed 001 features, in process over the app: metadata flags, update, filters, CSV,
+suggest, pools and --type auto."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import ServerProc, make_server
+from conftest import InProcess, isolated_env
+from port_server.settings import Settings, load_settings
 
 TYPE_INFERENCE = """
 [type_inference]
@@ -19,22 +20,27 @@ monitoring = ["uptime"]
 """
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
-    server = make_server(tmp_path_factory.mktemp("meta"), config=TYPE_INFERENCE).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """The server's settings, with this module's type-inference table."""
+    config = tmp_path / "config.toml"
+    config.write_text(TYPE_INFERENCE)
+    return load_settings(env=isolated_env(tmp_path), config_path=config)
 
 
-def run_json(srv: ServerProc, *argv: str) -> Any:
+@pytest.fixture
+def srv(inproc: InProcess) -> InProcess:
+    """portctl in process over the app: these tests need no real daemon."""
+    return inproc
+
+
+def run_json(srv: InProcess, *argv: str) -> Any:
     r = srv.portctl(*argv, "--json")
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
 
-def test_allocate_with_metadata_and_list_columns(srv: ServerProc) -> None:
+def test_allocate_with_metadata_and_list_columns(srv: InProcess) -> None:
     a = run_json(srv, "allocate", "--app", "fibre", "--instance", "prod", "--service", "web",
                  "--type", "web", "--owner", "velo", "--env", "production", "--status", "active",
                  "--url", "https://app.fibreflow.app", "--note", "main site")
@@ -53,7 +59,7 @@ def test_allocate_with_metadata_and_list_columns(srv: ServerProc) -> None:
     assert plain == ["ID", "PORT", "APP", "INSTANCE", "SERVICE", "OWNER", "CREATED"]
 
 
-def test_list_filters(srv: ServerProc) -> None:
+def test_list_filters(srv: InProcess) -> None:
     for svc, typ, owner, env, status in (("f-api", "api", "ann", "staging", "active"),
                                          ("f-db", "db", "bob", "staging", "inactive"),
                                          ("f-ml", "ml", "ann", "production", "active")):
@@ -72,7 +78,7 @@ def test_list_filters(srv: ServerProc) -> None:
     assert services("--source", "import") == set()
 
 
-def test_list_csv(srv: ServerProc) -> None:
+def test_list_csv(srv: InProcess) -> None:
     run_json(srv, "allocate", "--app", "csvapp", "--instance", "i", "--service", "s",
              "--owner", "@evil", "--note", "one, \"two\"")
     r = srv.portctl("list", "--app", "csvapp", "--csv")
@@ -84,7 +90,7 @@ def test_list_csv(srv: ServerProc) -> None:
     assert rows[0]["service"] == "s" and rows[0]["app"] == "csvapp"
 
 
-def test_update_by_port_and_id(srv: ServerProc) -> None:
+def test_update_by_port_and_id(srv: InProcess) -> None:
     a = run_json(srv, "allocate", "--app", "upd", "--instance", "i", "--service", "s",
                  "--note", "first")
     b = run_json(srv, "update", str(a["port"]), "--status", "needs_pairing", "--owner", "x")
@@ -108,7 +114,7 @@ def test_update_by_port_and_id(srv: ServerProc) -> None:
     assert (d["id"], d["status"]) == (a["id"], "back")
 
 
-def test_suggest_and_pools(srv: ServerProc) -> None:
+def test_suggest_and_pools(srv: InProcess) -> None:
     before = run_json(srv, "list")
     ports = run_json(srv, "suggest", "--type", "api", "--count", "3")
     assert len(ports) == 3 == len(set(ports))
@@ -130,7 +136,7 @@ def test_suggest_and_pools(srv: ServerProc) -> None:
     assert "8000-8099" in table
 
 
-def test_type_auto_uses_the_table_and_the_config(srv: ServerProc) -> None:
+def test_type_auto_uses_the_table_and_the_config(srv: InProcess) -> None:
     a = run_json(srv, "allocate", "--app", "auto", "--instance", "i", "--service", "grafana",
                  "--type", "auto")
     assert a["type"] == "monitoring" and 9000 <= a["port"] <= 9099

@@ -1,5 +1,6 @@
-"""portman against a real port-server: every seed 001 command line as written, bad input, and
-portman and portctl seeing the same registry."""
+"""portman: every seed 001 command line as written, bad input, and portman and portctl seeing the
+same registry; in process over the app, and against a real port-server where it is reached by
+address."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ServerProc, free_port, make_server
+from conftest import InProcess, ServerProc, free_port, make_server
 from port_server.exporters.csv_table import CSV_COLUMNS
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
+    """A real port-server, for the commands that reach it by address."""
     server = make_server(tmp_path_factory.mktemp("portman")).start()
     try:
         yield server
@@ -26,20 +28,26 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
         server.stop()
 
 
-def listed(srv: ServerProc, *filters: str) -> list[dict[str, object]]:
+@pytest.fixture
+def srv(inproc: InProcess) -> InProcess:
+    """portman and portctl in process over the app (a fresh registry per test)."""
+    return inproc
+
+
+def listed(srv: InProcess | ServerProc, *filters: str) -> list[dict[str, object]]:
     r = srv.portctl("list", "--json", *filters)
     assert r.returncode == 0, r.stderr
     data: list[dict[str, object]] = json.loads(r.stdout)
     return data
 
 
-def by_service(srv: ServerProc, service: str) -> dict[str, object]:
+def by_service(srv: InProcess, service: str) -> dict[str, object]:
     rows = listed(srv, "--app", "portman", "--service", service)
     assert len(rows) == 1, rows
     return rows[0]
 
 
-def test_allocate_by_type(srv: ServerProc) -> None:
+def test_allocate_by_type(srv: InProcess) -> None:
     r = srv.portman("allocate", "myservice", "-t", "api")
     assert r.returncode == 0, r.stderr
     assert "for portman/default/myservice" in r.stdout
@@ -50,7 +58,7 @@ def test_allocate_by_type(srv: ServerProc) -> None:
     assert again.returncode == 0 and "already allocated" in again.stdout
 
 
-def test_allocate_with_owner(srv: ServerProc) -> None:
+def test_allocate_with_owner(srv: InProcess) -> None:
     r = srv.portman("allocate", "my-api", "-t", "api", "-o", "louis")
     assert r.returncode == 0, r.stderr
     row = by_service(srv, "my-api")
@@ -58,7 +66,7 @@ def test_allocate_with_owner(srv: ServerProc) -> None:
     assert 8000 <= int(str(row["port"])) <= 8099
 
 
-def test_allocate_specific_port_and_free_text_name(srv: ServerProc) -> None:
+def test_allocate_specific_port_and_free_text_name(srv: InProcess) -> None:
     r = srv.portman("allocate", "my-service", "-p", "8085")
     assert r.returncode == 0, r.stderr
     assert by_service(srv, "my-service")["port"] == 8085
@@ -68,7 +76,7 @@ def test_allocate_specific_port_and_free_text_name(srv: ServerProc) -> None:
     assert (row["port"], row["environment"]) == (3005, "development")
 
 
-def test_register_a_running_service_port(srv: ServerProc) -> None:
+def test_register_a_running_service_port(srv: InProcess) -> None:
     """The seed's "Port Shows as Unregistered" recipe: the port is bound by a running service."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -84,7 +92,7 @@ def test_register_a_running_service_port(srv: ServerProc) -> None:
     assert srv.portman("release", str(bound)).returncode == 0
 
 
-def test_update_status_and_note(srv: ServerProc) -> None:
+def test_update_status_and_note(srv: InProcess) -> None:
     assert srv.portman("allocate", "WhatsApp Sender", "-p", "8081").returncode == 0
     before = by_service(srv, "WhatsApp-Sender")
     r = srv.portman("update", "8081", "needs_pairing", "-n", "Session destroyed")
@@ -98,7 +106,7 @@ def test_update_status_and_note(srv: ServerProc) -> None:
     assert (row["status"], row["note"]) == ("inactive", "Session destroyed")
 
 
-def test_check_names_the_holder(srv: ServerProc) -> None:
+def test_check_names_the_holder(srv: InProcess) -> None:
     assert srv.portman("allocate", "FibreFlow Production", "-p", "3000", "-o", "velo",
                        "-u", "https://app.fibreflow.app").returncode == 0
     r = srv.portman("check", "3000")
@@ -110,7 +118,7 @@ def test_check_names_the_holder(srv: ServerProc) -> None:
     assert r.returncode == 0 and "available" in r.stdout
 
 
-def test_list_and_csv(srv: ServerProc) -> None:
+def test_list_and_csv(srv: InProcess) -> None:
     r = srv.portman("allocate", "csv-probe", "-t", "web", "-n", "=1+1, \"quoted\"")
     assert r.returncode == 0, r.stderr
     r = srv.portman("list")
@@ -129,7 +137,7 @@ def test_list_and_csv(srv: ServerProc) -> None:
     assert probe["type"] == "web" and probe["app"] == "portman"
 
 
-def test_portman_and_portctl_share_the_registry(srv: ServerProc) -> None:
+def test_portman_and_portctl_share_the_registry(srv: InProcess) -> None:
     r = srv.portctl("allocate", "--app", "shop", "--instance", "dev", "--service", "db",
                     "--type", "db", "--owner", "ann", "--json")
     assert r.returncode == 0, r.stderr
@@ -143,7 +151,7 @@ def test_portman_and_portctl_share_the_registry(srv: ServerProc) -> None:
     assert listed(srv, "--app", "portman", "--type", "monitoring")[0]["service"] == "shared-check"
 
 
-def test_release_by_name_and_by_port(srv: ServerProc) -> None:
+def test_release_by_name_and_by_port(srv: InProcess) -> None:
     assert srv.portman("allocate", "short-lived", "-p", "8086").returncode == 0
     assert srv.portman("allocate", "short-lived-2", "-t", "ml").returncode == 0
     r = srv.portman("release", "short-lived")
@@ -166,7 +174,7 @@ def test_release_by_name_and_by_port(srv: ServerProc) -> None:
     (("frobnicate",), 2, "invalid choice"),
 ])
 def test_bad_input_is_a_clear_error_and_changes_nothing(
-        srv: ServerProc, argv: tuple[str, ...], code: int, message: str) -> None:
+        srv: InProcess, argv: tuple[str, ...], code: int, message: str) -> None:
     before = listed(srv)
     r = srv.portman(*argv)
     assert r.returncode == code, (r.stdout, r.stderr)
@@ -175,15 +183,10 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(
     assert listed(srv) == before
 
 
-def test_scan_and_sync_dispatch(srv: ServerProc, tmp_path: Path,
+def test_scan_and_sync_dispatch(real: ServerProc, tmp_path: Path,
                                 monkeypatch: pytest.MonkeyPatch,
                                 capsys: pytest.CaptureFixture[str]) -> None:
     from port_server.cli import portman
-
-    monkeypatch.setitem(portman.EXTERNAL_COMMANDS, "scan",
-                        ("portman_missing_feature", "portman_scan", "a missing feature", "help"))
-    assert portman.main(["--addr", srv.addr, "scan", "-d"]) == 2
-    assert "portman scan is not available yet" in capsys.readouterr().err
 
     (tmp_path / "portman_fake_sync.py").write_text(
         "def portman_sync(args_list, ctx):\n"
@@ -191,14 +194,15 @@ def test_scan_and_sync_dispatch(srv: ServerProc, tmp_path: Path,
         "    return 0\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(portman.EXTERNAL_COMMANDS, "sync",
-                        ("portman_fake_sync", "portman_sync", "a fake", "help"))
-    assert portman.main(["--addr", srv.addr, "sync", "--dry-run", "--nginx"]) == 0
+                        ("portman_fake_sync", "portman_sync", "help"))
+    assert portman.main(["--addr", real.addr, "sync", "--dry-run", "--nginx"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("sync got ['--dry-run', '--nginx'] ")
     sys.modules.pop("portman_fake_sync", None)
 
 
-def test_scan_and_sync_command_lines_run(srv: ServerProc) -> None:
+def test_scan_and_sync_command_lines_run(real: ServerProc) -> None:
+    srv = real
     """Until the scan/sync features land these say so (exit 2); after, they run as the seed says."""
     from importlib.util import find_spec
 

@@ -1,27 +1,23 @@
-"""portctl scan-project | register | env | compose-ports | up against one real port-server."""
+"""portctl scan-project | register | env | compose-ports | up, in process over the app."""
 
 from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import ServerProc, free_port, make_server
+from conftest import InProcess, free_port
 from scan_helpers import write_project
 
 FIXTURES = Path(__file__).parent / "fixtures" / "scan"
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
-    server = make_server(tmp_path_factory.mktemp("project-cli")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture
+def srv(inproc: InProcess) -> InProcess:
+    """portctl in process over the app (a fresh registry per test; no daemon needed)."""
+    return inproc
 
 
 def distinct_free_ports(n: int) -> list[int]:
@@ -33,7 +29,7 @@ def distinct_free_ports(n: int) -> list[int]:
     return ports
 
 
-def test_scan_project_json_and_table(srv: ServerProc) -> None:
+def test_scan_project_json_and_table(srv: InProcess) -> None:
     r = srv.portctl("scan-project", str(FIXTURES / "seed000"), "--json")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
@@ -50,7 +46,7 @@ def test_scan_project_json_and_table(srv: ServerProc) -> None:
     assert "mailcatcher" not in r.stdout and "1025" not in r.stdout
 
 
-def test_scan_project_reports_bad_input(srv: ServerProc, tmp_path: Path) -> None:
+def test_scan_project_reports_bad_input(srv: InProcess, tmp_path: Path) -> None:
     r = srv.portctl("scan-project", str(tmp_path / "missing"))
     assert r.returncode == 2 and "not a directory" in r.stderr
     write_project(tmp_path, {"compose.yaml": "services: [\n", ".env": "A_PORT=1234\n"})
@@ -60,7 +56,7 @@ def test_scan_project_reports_bad_input(srv: ServerProc, tmp_path: Path) -> None
     assert "compose.yaml" in r.stderr
 
 
-def test_register_is_idempotent_and_reports_conflicts(srv: ServerProc, tmp_path: Path) -> None:
+def test_register_is_idempotent_and_reports_conflicts(srv: InProcess, tmp_path: Path) -> None:
     db, web, taken, bound, tool = distinct_free_ports(5)
     write_project(tmp_path, {
         "docker-compose.yml": f"""
@@ -106,7 +102,7 @@ def test_register_is_idempotent_and_reports_conflicts(srv: ServerProc, tmp_path:
     assert sorted(a["port"] for a in listed) == sorted([db, web, tool, bound])
 
 
-def test_env_prints_and_updates_only_its_lines(srv: ServerProc, tmp_path: Path) -> None:
+def test_env_prints_and_updates_only_its_lines(srv: InProcess, tmp_path: Path) -> None:
     pg, cache = distinct_free_ports(2)
     for service, port in (("postgres", pg), ("redis-cache", cache)):
         r = srv.portctl("allocate", "--app", "envapp", "--instance", "i", "--service", service,
@@ -136,7 +132,7 @@ def test_env_prints_and_updates_only_its_lines(srv: ServerProc, tmp_path: Path) 
     assert "Traceback" not in unwritable.stderr
 
 
-def test_compose_ports_snippet(srv: ServerProc) -> None:
+def test_compose_ports_snippet(srv: InProcess) -> None:
     r = srv.portctl("compose-ports", "postgres", "redis", "--var", "postgres=PG_PORT")
     assert r.returncode == 0
     assert '      - "${PG_PORT:-5432}:5432"' in r.stdout
@@ -147,7 +143,7 @@ def test_compose_ports_snippet(srv: ServerProc) -> None:
     assert r.returncode == 2 and "--container-port" in r.stderr
 
 
-def test_up_gives_each_worktree_its_own_ports(srv: ServerProc, tmp_path: Path) -> None:
+def test_up_gives_each_worktree_its_own_ports(srv: InProcess, tmp_path: Path) -> None:
     pg_default, literal, sql_default = distinct_free_ports(3)
     compose = f"""
         services:
@@ -195,7 +191,7 @@ def test_up_gives_each_worktree_its_own_ports(srv: ServerProc, tmp_path: Path) -
     assert r.returncode == 2 and "postgres" in r.stderr
 
 
-def test_register_host_network_only_is_a_warning(srv: ServerProc, tmp_path: Path) -> None:
+def test_register_host_network_only_is_a_warning(srv: InProcess, tmp_path: Path) -> None:
     write_project(tmp_path, {"compose.yaml": "services:\n  plex:\n    network_mode: host\n"})
     r = srv.portctl("register", str(tmp_path), "--app", "hostnet", "--instance", "i")
     assert r.returncode == 0

@@ -88,3 +88,25 @@ def test_yaml_alias_bomb_is_bounded(tmp_path: Path) -> None:
     assert lists.claims == [] and lists.problems == []
     assert merges.claims == []
     assert "alias" in merges.problems[0].error
+
+
+def test_gitignore_follows_git_escapes_trailing_spaces_and_nesting(tmp_path: Path) -> None:
+    """What git itself ignores (checked against `git check-ignore` semantics by hand)."""
+    from port_server.scanners import gitignore
+
+    rules = gitignore.parse("# comment\n\\#literal.env\nspaced\\ \ntrail.env   \n*.log\n"
+                            "!keep.log\nbuild/\n/anchored.env\n**/deep/*.env\n")
+    assert gitignore.ignored(rules, "#literal.env", False)
+    assert gitignore.ignored(rules, "spaced ", False)
+    assert not gitignore.ignored(rules, "spaced", False)
+    assert gitignore.ignored(rules, "trail.env", False)  # trailing spaces are not part of it
+    assert gitignore.ignored(rules, "a/b/x.log", False)
+    assert not gitignore.ignored(rules, "keep.log", False)
+    assert gitignore.ignored(rules, "build", True) and not gitignore.ignored(rules, "build", False)
+    assert gitignore.ignored(rules, "anchored.env", False)
+    assert not gitignore.ignored(rules, "sub/anchored.env", False)
+    assert gitignore.ignored(rules, "x/y/deep/z.env", False)
+    # A nested list keeps the outer verdict unless one of its own patterns matches.
+    inner = gitignore.parse("!x.log\n")
+    assert gitignore.ignored(inner, "other.txt", False, current=True)
+    assert not gitignore.ignored(inner, "x.log", False, current=True)

@@ -135,9 +135,6 @@ class AuditedTx:
     def next_unregistered(self, host: str, start: int, stop: int) -> int | None:
         return self._tx.next_unregistered(host, start, stop)
 
-    def count_in_range(self, host: str, lo: int, hi: int) -> int:
-        return self._tx.count_in_range(host, lo, hi)
-
     def ports_in_range(self, host: str, lo: int, hi: int) -> list[int]:
         return self._tx.ports_in_range(host, lo, hi)
 

@@ -301,11 +301,9 @@ class RegistryClient:
                            dry_run: bool = False) -> ImportReport:
         """POST /v1/import: all entries or none; a refused import raises ImportConflict whose
         ``extra["report"]`` says why."""
+        from port_server.fields import EXPORTED as keep
         from port_server.import_plan import ImportReport
 
-        keep = ("app", "instance", "service", "port", "protocol", "type", "owner",
-                "environment", "status", "url", "note", "source", "protected", "created_at",
-                "updated_at")
         body = {"allocations": [{k: getattr(e, k) for k in keep} for e in entries],
                 "force": force, "dry_run": dry_run}
         _, data = self.call("POST", "/v1/import", body)

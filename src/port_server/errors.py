@@ -9,9 +9,11 @@ turns the class into an exit code in exactly one place (``cli/__init__.py``).
     PortServerError                 500  exit 1  internal
     ├── InvalidInput                400  exit 2  invalid_input
     │   ├── PayloadTooLarge         413  exit 2  payload_too_large
-    │   └── UnsupportedMediaType    415  exit 2  unsupported_media_type
+    │   ├── UnsupportedMediaType    415  exit 2  unsupported_media_type
+    │   └── MethodNotAllowed        405  exit 2  method_not_allowed   (with an Allow header)
     ├── NotFound                    404  exit 1  not_found
-    │   └── AllocationNotFound      404  exit 1  allocation_not_found
+    │   ├── AllocationNotFound      404  exit 1  allocation_not_found
+    │   └── ProcessNotFound         404  exit 1  process_not_found  (a pid lease names no process)
     ├── Conflict                    409  exit 1  conflict
     │   ├── PortAllocated           409  exit 1  port_allocated
     │   ├── PortInUse               409  exit 1  port_in_use
@@ -95,6 +97,11 @@ class UnsupportedMediaType(InvalidInput):
     http_status = 415
 
 
+class MethodNotAllowed(InvalidInput):
+    code = "method_not_allowed"
+    http_status = 405
+
+
 class NotFound(PortServerError):
     code = "not_found"
     http_status = 404
@@ -103,6 +110,11 @@ class NotFound(PortServerError):
 class AllocationNotFound(NotFound):
     code = "allocation_not_found"
     short = "allocation not found"
+
+
+class ProcessNotFound(NotFound):
+    code = "process_not_found"
+    short = "no such process"
 
 
 class Conflict(PortServerError):
@@ -213,9 +225,12 @@ class AlreadyRunning(PortServerError):
 
 
 def _all_subclasses(cls: type[PortServerError]) -> list[type[PortServerError]]:
+    """The tree below ``cls``, as this module defines it (a private subclass elsewhere, such as
+    the writer's internal signal, is not part of the wire protocol)."""
     out = [cls]
     for sub in cls.__subclasses__():
-        out.extend(_all_subclasses(sub))
+        if sub.__module__ == __name__:
+            out.extend(_all_subclasses(sub))
     return out
 
 

@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from port_server.errors import InvalidInput
 from port_server.models import METADATA_FIELDS, Allocation
 
 
@@ -78,17 +77,20 @@ class ImportReport:
 
 
 def check_unique(entries: Sequence[Allocation]) -> None:
-    """A file may name each app/instance/service once and each port/protocol once."""
+    """A file may name each app/instance/service once and each port/protocol once (a
+    conflict within the file: 409, like one with the registry)."""
+    from port_server.errors import Conflict
+
     keys: dict[str, int] = {}
     ports: dict[tuple[int, str], int] = {}
     for i, e in enumerate(entries):
         if e.key in keys:
-            raise InvalidInput(f"allocations[{i}]: {e.key} appears twice in the file (also entry"
-                               f" {keys[e.key]}); keep one", field=f"allocations[{i}]")
+            raise Conflict(f"allocations[{i}]: {e.key} appears twice in the file (also entry"
+                           f" {keys[e.key]}); keep one", field=f"allocations[{i}]")
         if (e.port, e.protocol) in ports:
-            raise InvalidInput(f"allocations[{i}]: port {e.port}/{e.protocol} appears twice in"
-                               f" the file (also entry {ports[(e.port, e.protocol)]}); keep one",
-                               field=f"allocations[{i}]")
+            raise Conflict(f"allocations[{i}]: port {e.port}/{e.protocol} appears twice in"
+                           f" the file (also entry {ports[(e.port, e.protocol)]}); keep one",
+                           field=f"allocations[{i}]")
         keys[e.key] = i
         ports[(e.port, e.protocol)] = i
 

@@ -229,37 +229,36 @@ TOOLS: tuple[ToolSpec, ...] = (
         _write_env),
 )
 
-_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
-    "string": str, "integer": int, "boolean": bool, "object": dict}
-
-
 def check_arguments(spec: ToolSpec, args: dict[str, Any]) -> None:
-    """The subset of JSON schema our tools use: required, known names, types, bounds, pattern."""
-    import re
+    """``args`` validated against the tool's JSON schema by ``jsonschema`` (what the MCP SDK
+    itself uses); the first problem becomes one line naming the argument and the fix."""
+    from jsonschema import Draft202012Validator
 
+    problems = sorted(Draft202012Validator(spec.schema).iter_errors(args),
+                      key=lambda e: (e.validator != "required", [str(p) for p in e.path]))
+    if not problems:
+        return
+    err = problems[0]
     props: dict[str, Any] = spec.schema["properties"]
-    for name in spec.schema.get("required", []):
-        if name not in args:
-            raise InvalidInput(f"{name}: field required", field=name)
-    for name, value in args.items():
-        if name not in props:
-            raise InvalidInput(f"{name}: unknown argument; use: {', '.join(props)}", field=name)
-        prop = props[name]
-        kind = prop["type"]
-        bad_bool = kind == "integer" and isinstance(value, bool)
-        if bad_bool or not isinstance(value, _JSON_TYPES[kind]):
-            raise InvalidInput(f"{name}: must be a{'n' if kind[0] in 'aeiou' else ''} {kind}",
-                               field=name)
-        if kind == "integer" and not prop.get("minimum", value) <= value <= prop.get(
-                "maximum", value):
-            raise InvalidInput(f"{name}: {value} is out of range; use a number from"
-                               f" {prop['minimum']} to {prop.get('maximum', 'up')}", field=name)
-        if "pattern" in prop and not re.match(str(prop["pattern"]), str(value)):
-            if prop["pattern"] == _NAME["pattern"]:
-                raise InvalidInput(f"{name}: {value!r} is not a valid name; use 1-63 letters,"
-                                   " digits, '.', '_' or '-', starting with a letter or digit",
-                                   field=name)
-            raise InvalidInput(f"{name}: {value!r} does not match {prop['pattern']}", field=name)
+    if err.validator == "required":
+        name = str(err.message).split("'")[1]
+        raise InvalidInput(f"{name}: field required", field=name)
+    if err.validator == "additionalProperties":
+        name = next(n for n in args if n not in props)
+        raise InvalidInput(f"{name}: unknown argument; use: {', '.join(props)}", field=name)
+    name = str(err.path[0]) if err.path else "arguments"
+    value, prop = args.get(name), props.get(name, {})
+    if err.validator == "type":
+        kind = str(err.validator_value)
+        raise InvalidInput(f"{name}: must be a{'n' if kind[0] in 'aeiou' else ''} {kind}",
+                           field=name)
+    if err.validator in ("minimum", "maximum"):
+        raise InvalidInput(f"{name}: {value} is out of range; use a number from"
+                           f" {prop.get('minimum')} to {prop.get('maximum', 'up')}", field=name)
+    if err.validator == "pattern" and prop.get("pattern") == _NAME["pattern"]:
+        raise InvalidInput(f"{name}: {value!r} is not a valid name; use 1-63 letters, digits,"
+                           " '.', '_' or '-', starting with a letter or digit", field=name)
+    raise InvalidInput(f"{name}: {err.message}", field=name)
 
 
 def call_tool(addr: str | None, name: str, args: dict[str, Any]) -> tuple[bool, Any]:

@@ -5,7 +5,9 @@ code with ``exec`` for every class; for the nine models that cost ~35 ms of port
 more than the whole rest of the CLI. A Record subclass is declared like a dataclass (annotated
 fields, defaults, ``field(default_factory=...)``), is immutable, compares and hashes by value, and
 type checkers treat it as a dataclass (PEP 681 ``dataclass_transform``). ``dataclasses.fields``,
-``asdict`` and ``replace`` keep working: ``__dataclass_fields__`` is built on first use.
+``asdict`` and ``replace`` keep working: ``__dataclass_fields__`` is built on first use, from a
+twin made by ``dataclasses.make_dataclass``. Every public annotation is a field (a class-level
+constant goes without an annotation, or with a leading underscore).
 
 This module imports nothing at run time.
 """
@@ -40,7 +42,8 @@ def field(*, default_factory: Callable[[], T]) -> T:
 
 
 class _LazyDataclassFields:
-    """``__dataclass_fields__`` for the dataclasses module's functions, built on first access."""
+    """``__dataclass_fields__`` for the dataclasses module's functions, built on first access
+    by ``dataclasses.make_dataclass`` (its public API: no private field markers copied)."""
 
     def __get__(self, obj: object, cls: type[Record]) -> dict[str, Any]:
         cached = cls.__dict__.get("_dc_fields")
@@ -48,19 +51,18 @@ class _LazyDataclassFields:
             return cached  # type: ignore[no-any-return]
         import dataclasses
 
-        out = {}
+        specs: list[Any] = []
         for name in cls._fields:
             default = cls._defaults.get(name, _MISSING)
+            kind = cls._annotations.get(name, "")
             if isinstance(default, _Factory):
-                f = dataclasses.field(default_factory=default.make)
+                specs.append((name, kind, dataclasses.field(default_factory=default.make)))
             elif default is _MISSING:
-                f = dataclasses.field()
+                specs.append((name, kind))
             else:
-                f = dataclasses.field(default=default)
-            f.name = name
-            f.type = cls._annotations.get(name, "")
-            f._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
-            out[name] = f
+                specs.append((name, kind, dataclasses.field(default=default)))
+        twin = dataclasses.make_dataclass(cls.__name__, specs, frozen=True)
+        out: dict[str, Any] = {f.name: f for f in dataclasses.fields(twin)}
         cls._dc_fields = out  # type: ignore[attr-defined]
         return out
 
@@ -82,7 +84,7 @@ class Record:
         for klass in reversed(cls.__mro__):
             own = klass.__dict__.get("__annotations__", {})  # noqa: RUF063 (no inspect import)
             for name, ann in own.items():
-                if name.startswith("_") or "ClassVar" in str(ann):
+                if name.startswith("_"):  # class-level constants: no annotation, or _private
                     continue
                 annotations[name] = ann
                 if name in klass.__dict__:

@@ -73,11 +73,13 @@ class Context:
     """What every command gets: the server address and a lazily made client."""
 
     def __init__(self, addr: str | None, token_file: str | None = None,
-                 ca_file: str | None = None) -> None:
+                 ca_file: str | None = None, client: RegistryClient | None = None) -> None:
         self.addr = addr
         self.token_file = token_file
         self.ca_file = ca_file
-        self._client: RegistryClient | None = None
+        #: A client given by the caller (tests: one over the app in process) is not closed here.
+        self._client: RegistryClient | None = client
+        self._owned = client is None
 
     @property
     def client(self) -> RegistryClient:
@@ -89,7 +91,7 @@ class Context:
         return self._client
 
     def close(self) -> None:
-        if self._client is not None:
+        if self._client is not None and self._owned:
             self._client.close()
 
 
@@ -122,7 +124,8 @@ def build_parser(prog: str = "portctl",
     return parser
 
 
-def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+               client: RegistryClient | None = None) -> int:
     """Parse ``argv`` and run the command: the one place errors become exit codes. (Not named
     ``run``: importing the submodule ``cli.run`` would rebind that name in this package.)"""
     from port_server.cli import output
@@ -131,7 +134,8 @@ def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> i
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    ctx = Context(args.addr, getattr(args, "token_file", None), getattr(args, "ca_file", None))
+    ctx = Context(args.addr, getattr(args, "token_file", None), getattr(args, "ca_file", None),
+                  client)
     try:
         if args.addr is not None:  # a usage error now, whether or not the command connects
             from port_server.address import parse_addr
@@ -154,9 +158,10 @@ def run_parser(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> i
         ctx.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, client: RegistryClient | None = None) -> int:
+    """portctl; ``client`` replaces the one made from --addr (tests run the CLI in process)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    return run_parser(build_parser(argv=args), args)
+    return run_parser(build_parser(argv=args), args, client)
 
 
 if __name__ == "__main__":

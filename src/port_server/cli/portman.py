@@ -16,24 +16,24 @@ import sys
 
 from port_server import __version__
 from port_server.cli import ADDR_HELP, EPILOG, _Parser, metadata, output, run_parser
-from port_server.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, InvalidInput, PortInUse
+from port_server.errors import EXIT_ERROR, EXIT_OK, InvalidInput, PortInUse
 from port_server.models import AllocationFilter, AllocationRequest, registry_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Any
 
     from port_server.cli import Context
+    from port_server.client import RegistryClient
 
 PORTMAN_APP = "portman"
 PORTMAN_INSTANCE = "default"
 
 #: portman subcommands served by other features: name -> (module, function, the feature, help).
 EXTERNAL_COMMANDS = {
-    "scan": ("port_server.cli.scan", "portman_scan", "the live scan feature",
+    "scan": ("port_server.cli.scan", "portman_scan",
              "scan for conflicts and unregistered ports (-d for details)"),
-    "sync": ("port_server.cli.sync", "portman_sync", "the Dokploy sync feature",
+    "sync": ("port_server.cli.sync", "portman_sync",
              "sync with Dokploy (--dry-run to preview, --nginx for an nginx config)"),
 }
 
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p.set_defaults(func=metadata.cmd_pools)
 
-    for name, (_, _, _, help_text) in EXTERNAL_COMMANDS.items():
+    for name, (_, _, help_text) in EXTERNAL_COMMANDS.items():
         # prefix_chars="+": every argument (-d, --dry-run, --help) goes to the feature as is.
         p = sub.add_parser(name, help=help_text, add_help=False, prefix_chars="+")
         p.add_argument("rest", nargs=argparse.REMAINDER)
@@ -200,22 +200,15 @@ def cmd_update(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_external(args: argparse.Namespace, ctx: Context) -> int:
-    module_name, func_name, origin, _ = EXTERNAL_COMMANDS[args.external]
-    func: Any = None
-    try:
-        func = getattr(importlib.import_module(module_name), func_name, None)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:  # the feature exists but something it needs is missing
-            raise
-    if func is None:
-        output.error(f"portman {args.external} is not available yet: it comes with {origin},"
-                     " which this port-server build does not include")
-        return EXIT_USAGE
+    """Hand the rest of the command line to the module that owns the command, imported only
+    when it runs (start-up time)."""
+    module_name, func_name, _ = EXTERNAL_COMMANDS[args.external]
+    func = getattr(importlib.import_module(module_name), func_name)
     return int(func(list(args.rest), ctx) or 0)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_parser(build_parser(), argv)
+def main(argv: Sequence[str] | None = None, client: RegistryClient | None = None) -> int:
+    return run_parser(build_parser(), argv, client)
 
 
 if __name__ == "__main__":

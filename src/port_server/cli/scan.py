@@ -217,10 +217,10 @@ def describe_request(req: AllocationRequest, row: ScanRow) -> str:
 
 
 def cmd_adopt(args: argparse.Namespace, ctx: Context) -> int:
+    from port_server.models import registry_name
     from port_server.workflows.adopt import adopt, proposals
-    from port_server.workflows.identity import sanitize
 
-    instance = sanitize(args.instance)
+    instance = registry_name(args.instance)
     report = ctx.client.scan(state="unregistered", port_range=args.port_range, details=True)
     rows = list(report.rows)
     reqs = proposals(rows, instance)

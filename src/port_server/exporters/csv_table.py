@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from dataclasses import fields
 from typing import Any
 
+from port_server.fields import ALLOCATION_FIELDS
 from port_server.models import Allocation
 
 #: Every Allocation field, in the dataclass's order (the wire order).
-CSV_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Allocation))
+CSV_COLUMNS: tuple[str, ...] = tuple(ALLOCATION_FIELDS)
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -1,6 +1,6 @@
 """Live scan: what listens on this machine, which process holds it, and how it matches the registry.
 
-The OS half lives in live_sockets.py (sockets and their processes) and docker_ports.py (which
+The OS half lives in system/sockets.py (sockets and their processes) and docker_ports.py (which
 container publishes a port). This module's half is pure: ``join`` turns allocations and listeners
 into one ``ScanRow`` per port and protocol with a state (ok / down / unregistered / conflict /
 orphan), and ``filter_rows`` narrows them; ``scan`` runs both halves for the service. An
@@ -27,7 +27,7 @@ from port_server.models import (
     ScanRow,
 )
 from port_server.scanners import docker_ports
-from port_server.scanners.live_sockets import (
+from port_server.system.sockets import (
     PROC,
     Key,
     build_listeners,
@@ -207,6 +207,7 @@ def parse_port_range(text: str | None) -> tuple[int, int] | None:
         lo, hi = int(lo_text), int(hi_text if sep else lo_text)
     except ValueError:
         lo = hi = 0
+    lo, hi = min(lo, hi), max(lo, hi)  # 3999-3000 is the same range
     if not 1 <= lo <= hi <= 65535:
         raise InvalidInput(f"port_range: {text!r} is not a range; use LO-HI with 1 <= LO <= HI"
                            " <= 65535, e.g. 3000-3999", field="port_range")

@@ -13,11 +13,14 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from port_server.models import PortClaim
 from port_server.scanners import SCANNERS, gitignore
 from port_server.scanners.base import ScanError, Scanner, SourceFile
+
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 #: How many other files (``SourceFile.read``) one scan may open, beside the walk's own.
@@ -154,7 +157,7 @@ def _walk(top: Path, result: ScanResult) -> list[tuple[str, str]]:
     Paths stay strings: a Path per file costs more than the whole walk."""
     out: list[tuple[str, str]] = []
     # Each stack entry: folder, its path relative to top, the .gitignore rule lists in force.
-    stack: list[tuple[str, str, list[tuple[str, list[gitignore.Rule]]]]] = [(str(top), "", [])]
+    stack: list[tuple[str, str, list[tuple[str, GitIgnoreSpec]]]] = [(str(top), "", [])]
     while stack:
         folder, rel_folder, rule_sets = stack.pop()
         try:
@@ -199,7 +202,7 @@ def _walk(top: Path, result: ScanResult) -> list[tuple[str, str]]:
     return out
 
 
-def _ignored(rule_sets: list[tuple[str, list[gitignore.Rule]]], rel: str, is_dir: bool) -> bool:
+def _ignored(rule_sets: list[tuple[str, GitIgnoreSpec]], rel: str, is_dir: bool) -> bool:
     verdict = False
     for base, rules in rule_sets:
         sub = rel[len(base) + 1:] if base else rel

@@ -13,13 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from port_server import __version__
+from port_server import __version__, fields
 from port_server.errors import InvalidInput
 from port_server.models import NAME_PATTERN, Allocation, AllocationFilter, AllocationRequest
 from port_server.server import schemas
 from port_server.service import RegistryService
 
 router = APIRouter()
+REQUEST_FIELDS = fields.names(request=True)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorOut, "description": "invalid input; the message names the field"},
@@ -28,6 +29,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": schemas.ErrorOut, "description": "bearer token missing or wrong"},
     403: {"model": schemas.ErrorOut,
           "description": "another user's allocation, a foreign Host or a cross-site Origin"},
+    405: {"model": schemas.ErrorOut, "description": "method not allowed; see the Allow header"},
     413: {"model": schemas.ErrorOut, "description": "body larger than 64 KiB"},
     415: {"model": schemas.ErrorOut, "description": "a body that is not application/json"},
     503: {"model": schemas.ErrorOut, "description": "database unavailable"},
@@ -59,12 +61,9 @@ Force = Annotated[bool, Query(description="allow changing another host's allocat
                               "description": "this app/instance/service already holds a port"},
                         **ERRORS}, tags=["allocations"])
 async def allocate(request: Request, body: schemas.AllocateBody) -> JSONResponse:
-    req = AllocationRequest(
-        app=body.app, instance=body.instance, service=body.service, port=body.port or None,
-        protocol=body.protocol, force=body.force, type=body.type, owner=body.owner,
-        environment=body.environment, status=body.status, url=body.url, note=body.note,
-        source=body.source, pid=body.pid, command=body.command, protected=body.protected,
-        ttl=body.ttl, path=body.path, http=body.http)
+    values = {name: getattr(body, name) for name in REQUEST_FIELDS}
+    req = AllocationRequest(**{**values, "port": body.port or None}, force=body.force,
+                            ttl=body.ttl)
     # The hot path: the event loop only awaits the writer's future (no worker-thread hop).
     result = await service_of(request).allocate_async(req)
     data = allocation_out(request, result.allocation)
@@ -79,7 +78,7 @@ def list_allocations(
     app: QName = None,
     instance: QName = None,
     service: QName = None,
-    port: Annotated[int | None, Query(ge=1, le=65535)] = None,
+    port: Annotated[schemas.QueryPort | None, Query()] = None,
     type: QName = None,
     owner: Annotated[str | None, Query(max_length=256)] = None,
     environment: Annotated[str | None, Query(max_length=256)] = None,
@@ -101,13 +100,13 @@ def list_allocations(
 @router.get("/v1/allocations/{alloc_id}", response_model=schemas.AllocationOut,
             responses=ERRORS, tags=["allocations"])
 def get_allocation(request: Request,
-                   alloc_id: Annotated[int, Path(ge=1, le=2**62)]) -> JSONResponse:
+                   alloc_id: Annotated[schemas.PathId, Path()]) -> JSONResponse:
     return JSONResponse(allocation_out(request, service_of(request).get(alloc_id)))
 
 
 @router.delete("/v1/allocations/{alloc_id}", response_model=schemas.DeletedOut,
                responses=ERRORS, tags=["allocations"])
-def release_by_id(request: Request, alloc_id: Annotated[int, Path(ge=1, le=2**62)],
+def release_by_id(request: Request, alloc_id: Annotated[schemas.PathId, Path()],
                   force: Force = False) -> JSONResponse:
     alloc = service_of(request).release_id(alloc_id, force=force)
     return JSONResponse({"status": "deleted", "allocation": alloc.to_dict()})
@@ -127,7 +126,7 @@ def release_by_filter(request: Request,
 
 @router.patch("/v1/allocations/{alloc_id}", response_model=schemas.AllocationOut,
               responses=ERRORS, tags=["allocations"])
-def update_allocation(request: Request, alloc_id: Annotated[int, Path(ge=1, le=2**62)],
+def update_allocation(request: Request, alloc_id: Annotated[schemas.PathId, Path()],
                       body: schemas.UpdateBody, force: Force = False) -> JSONResponse:
     changes = body.model_dump(exclude_none=True)
     force = bool(changes.pop("force", False)) or force  # in the body or the query
@@ -139,13 +138,8 @@ def update_allocation(request: Request, alloc_id: Annotated[int, Path(ge=1, le=2
 
 @router.get("/v1/ports/{port}", response_model=schemas.PortStatusOut, responses=ERRORS,
             tags=["ports"])
-def check_port(request: Request, port: str) -> JSONResponse:
-    # Parsed by hand so that "abc" or 70000 get port-registry's 400, not a 422.
-    try:
-        number = int(port)
-    except ValueError:
-        raise InvalidInput(f"port: {port!r} is not a number; use 1-65535", field="port") from None
-    return JSONResponse(service_of(request).check_port(number).to_dict())
+def check_port(request: Request, port: Annotated[schemas.PathPort, Path()]) -> JSONResponse:
+    return JSONResponse(service_of(request).check_port(port).to_dict())
 
 
 @router.get("/v1/pools", response_model=list[schemas.PoolOut], tags=["pools"])
@@ -156,7 +150,7 @@ def pools(request: Request) -> JSONResponse:
 @router.get("/v1/pools/{name}/suggest", response_model=list[int], responses=ERRORS,
             tags=["pools"])
 def suggest(request: Request, name: Annotated[str, Path(max_length=63)],
-            count: Annotated[int, Query(ge=1, le=1000)] = 1) -> JSONResponse:
+            count: Annotated[schemas.Count, Query()] = 1) -> JSONResponse:
     return JSONResponse(service_of(request).suggest(name, count))
 
 

@@ -7,11 +7,9 @@ The other portman features use the core endpoints: metadata on ``POST /v1/alloca
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from port_server.exporters.registry_json import parse_registry
 from port_server.server import schemas
@@ -24,16 +22,36 @@ router = APIRouter()
 MAX_IMPORT_BYTES = 16 * 1024 * 1024
 
 
+class ImportEntry(BaseModel):
+    """One entry in portctl's export shape (the ``fields.EXPORTED`` fields)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    app: schemas.Name
+    instance: schemas.Name
+    service: schemas.Name
+    port: schemas.Port
+    protocol: schemas.Protocol = "tcp"
+    type: schemas.text(63) = ""  # type: ignore[valid-type]
+    owner: schemas.text(256) = ""  # type: ignore[valid-type]
+    environment: schemas.text(256) = ""  # type: ignore[valid-type]
+    status: schemas.text(256) = ""  # type: ignore[valid-type]
+    url: schemas.text(256) = ""  # type: ignore[valid-type]
+    note: schemas.text(2048) = ""  # type: ignore[valid-type]
+    source: schemas.text(32) = ""  # type: ignore[valid-type]
+    protected: StrictBool = False
+    created_at: schemas.text(64) = ""  # type: ignore[valid-type]
+    updated_at: schemas.text(64) = ""  # type: ignore[valid-type]
+
+
 class ImportBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    allocations: list[dict[str, Any]] = Field(
-        max_length=100_000,
-        description="entries in portctl's export shape: app, instance, service, port, and"
-                    " optionally protocol, type, owner, environment, status, url, note, source,"
-                    " created_at, updated_at")
-    force: bool = Field(default=False, description="let the file win over conflicting holders")
-    dry_run: bool = Field(default=False, description="report what would happen, change nothing")
+    allocations: list[ImportEntry] = Field(max_length=100_000)
+    force: StrictBool = Field(default=False,
+                              description="let the file win over conflicting holders")
+    dry_run: StrictBool = Field(default=False,
+                                description="report what would happen, change nothing")
 
 
 class ImportConflictOut(BaseModel):
@@ -60,7 +78,7 @@ async def import_registry(request: Request) -> JSONResponse:
     whole ``report`` and changes nothing, unless ``force``."""
 
     def apply(body: ImportBody) -> JSONResponse:
-        entries = parse_registry({"allocations": body.allocations})
+        entries = parse_registry({"allocations": [e.model_dump() for e in body.allocations]})
         report = service_of(request).import_allocations(entries, force=body.force,
                                                         dry_run=body.dry_run)
         return JSONResponse(report.to_dict())

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from port_server.server.api import ERRORS
 from port_server.server.proxy import ProxyManager
 
 router = APIRouter(tags=["proxy"])
@@ -21,7 +22,7 @@ def proxy_of(request: Request) -> ProxyManager:
     return proxy
 
 
-@router.get("/v1/proxy")
+@router.get("/v1/proxy", responses=ERRORS)
 async def proxy_status(request: Request) -> JSONResponse:
     proxy = proxy_of(request)
     await run_in_threadpool(proxy.refresh)
@@ -36,7 +37,7 @@ def require_admin(request: Request, what: str) -> None:
     service_of(request).authz.require_admin(current_actor(), what)
 
 
-@router.post("/v1/proxy/start")
+@router.post("/v1/proxy/start", responses=ERRORS)
 async def proxy_start(request: Request, all_hosts: Annotated[bool | None, Query(
         description="also route other hosts' allocations (a shared registry)")] = None,
                       ) -> JSONResponse:
@@ -45,7 +46,7 @@ async def proxy_start(request: Request, all_hosts: Annotated[bool | None, Query(
     return JSONResponse(await run_in_threadpool(proxy_of(request).start, all_hosts))
 
 
-@router.post("/v1/proxy/stop")
+@router.post("/v1/proxy/stop", responses=ERRORS)
 async def proxy_stop(request: Request) -> JSONResponse:
     await run_in_threadpool(require_admin, request, "stop the proxy")
     return JSONResponse(await run_in_threadpool(proxy_of(request).stop))

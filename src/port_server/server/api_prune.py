@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from port_server.server import schemas
 from port_server.server.api import ERRORS, allocation_out, service_of
@@ -20,7 +20,7 @@ router = APIRouter()
 
 class PruneBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dry_run: bool = Field(default=False, description="list what would be released")
+    dry_run: StrictBool = Field(default=False, description="list what would be released")
 
 
 class PrunedOut(schemas.AllocationOut):

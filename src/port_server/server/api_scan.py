@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from port_server.models import NAME_PATTERN
 from port_server.server import schemas
 from port_server.server.api import ERRORS, service_of
 
@@ -56,11 +57,12 @@ class ScanOut(BaseModel):
 @router.get("/v1/scan", response_model=ScanOut, responses=ERRORS, tags=["scan"])
 def scan(
     request: Request,
-    state: Annotated[str | None, Query(max_length=64, description=(
-        "only these states, comma-separated: ok, down, unregistered, conflict"))] = None,
-    app: Annotated[str | None, Query(max_length=63, description="only this app's ports")] = None,
-    port_range: Annotated[str | None, Query(max_length=16, description="LO-HI, e.g. 3000-3999"
-                                            )] = None,
+    state: Annotated[str | None, Query(pattern=schemas.SCAN_STATES_PATTERN, description=(
+        "only these states, comma-separated: ok, down, unregistered, conflict, orphan"))] = None,
+    app: Annotated[str | None, Query(pattern=f"^$|{NAME_PATTERN}",
+                                     description="only this app's ports")] = None,
+    port_range: Annotated[str | None, Query(pattern=schemas.PORT_RANGE_PATTERN,
+                                            description="LO-HI, e.g. 3000-3999")] = None,
     details: Annotated[bool, Query(description=(
         "pid, process name, user, command line, container for every listener"))] = False,
 ) -> JSONResponse:

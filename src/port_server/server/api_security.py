@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from port_server.audit import current_actor
 from port_server.errors import InvalidInput
 from port_server.leases import iso_after
 from port_server.models import AUDIT_ACTIONS, AuditFilter, parse_duration
+from port_server.server import schemas
 from port_server.server.api import ERRORS, service_of
 
 router = APIRouter()
@@ -19,12 +20,12 @@ router = APIRouter()
 
 class RenewBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    ttl: float | str = Field(description="new lease from now: seconds or 90s, 15m, 2h, 7d")
+    ttl: schemas.Ttl
 
 
 class GcBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    dry_run: bool = Field(default=False, description="only list what would be reclaimed")
+    dry_run: StrictBool = Field(default=False, description="only list what would be reclaimed")
 
 
 @router.get("/v1/whoami", tags=["security"])
@@ -37,7 +38,7 @@ def whoami(request: Request) -> JSONResponse:
 
 
 @router.post("/v1/allocations/{alloc_id}/renew", responses=ERRORS, tags=["allocations"])
-def renew(request: Request, alloc_id: Annotated[int, Path(ge=1, le=2**62)],
+def renew(request: Request, alloc_id: Annotated[schemas.PathId, Path()],
           body: RenewBody) -> JSONResponse:
     return JSONResponse(service_of(request).renew(alloc_id, body.ttl).to_dict())
 
@@ -55,35 +56,39 @@ def gc(request: Request, body: Annotated[GcBody | None, Body()] = None) -> JSONR
 def audit_log(
     request: Request,
     app: Annotated[str | None, Query(max_length=63)] = None,
-    port: Annotated[int | None, Query(ge=1, le=65535)] = None,
-    action: Annotated[str | None, Query(max_length=32)] = None,
+    port: Annotated[schemas.QueryPort | None, Query()] = None,
+    action: Annotated[str | None, Query(pattern=f"^({'|'.join(AUDIT_ACTIONS)})$")] = None,
     actor: Annotated[str | None, Query(max_length=256)] = None,
-    since: Annotated[str | None, Query(max_length=64,
-                                       description="ISO time, or a duration ago: 1h, 2d")] = None,
-    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    since: Annotated[str | None, Query(
+        description="an RFC 3339 time, or a duration ago: 1h, 2d",
+        json_schema_extra=schemas.since_schema)] = None,
+    limit: Annotated[schemas.Limit, Query()] = 1000,
 ) -> JSONResponse:
     svc = service_of(request)
     if action is not None and action not in AUDIT_ACTIONS:
         raise InvalidInput(f"action: {action!r} is not one of {', '.join(AUDIT_ACTIONS)}",
                            field="action")
+    when = since_time(since, svc.clock()) if since is not None else None
     flt = AuditFilter(app=app or None, port=port, action=action, actor=actor or None,
-                      since=since_time(since, svc.clock()) if since else None, limit=limit)
+                      since=when, limit=limit)
     return JSONResponse([e.to_dict() for e in svc.log(flt)])
 
 
 def since_time(text: str, now: str) -> str:
-    """'2h' -> now minus two hours; an ISO date/time -> itself, normalised to the log's format."""
-    try:
+    """'2h' -> now minus two hours; an RFC 3339 time -> itself, normalised to the log's format."""
+    import re
+
+    if re.match(schemas.DURATION_PATTERN, text):
         return iso_after(now, -parse_duration(text, "since"))
-    except ValueError:
-        pass
     from datetime import UTC, datetime
 
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if not re.match(schemas.RFC3339_PATTERN, text):
+            raise ValueError(text)
+        when = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
     except ValueError:
-        raise InvalidInput(f"since: {text!r} is neither a duration (2h) nor an ISO time"
+        raise InvalidInput(f"since: {text!r} is neither a duration (2h) nor an RFC 3339 time"
                            " (2026-01-31T12:00:00Z)", field="since") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

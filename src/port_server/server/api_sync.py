@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from port_server.integrations.sync_plan import summary
-from port_server.models import NAME_PATTERN, AllocationRequest
+from port_server.models import AllocationRequest
+from port_server.server import schemas
 from port_server.server.api import ERRORS, service_of
 from port_server.server.bulk import body_schema, off_loop
 
@@ -25,25 +26,25 @@ MAX_ITEMS = 10_000
 class SyncItem(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    app: str = Field(pattern=NAME_PATTERN, max_length=63)
-    instance: str = Field(pattern=NAME_PATTERN, max_length=63)
-    service: str = Field(pattern=NAME_PATTERN, max_length=63)
-    port: int = Field(ge=1, le=65535)
-    protocol: str = Field(default="tcp", pattern="^(tcp|udp)$")
-    type: str = Field(default="", max_length=63)
-    environment: str = Field(default="", max_length=256)
-    status: str = Field(default="", max_length=256)
-    url: str = Field(default="", max_length=256)
-    note: str = Field(default="", max_length=2048)
+    app: schemas.Name
+    instance: schemas.Name
+    service: schemas.Name
+    port: schemas.Port
+    protocol: schemas.Protocol = "tcp"
+    type: schemas.text(63) = ""  # type: ignore[valid-type]
+    environment: schemas.text(256) = ""  # type: ignore[valid-type]
+    status: schemas.text(256) = ""  # type: ignore[valid-type]
+    url: schemas.text(256) = ""  # type: ignore[valid-type]
+    note: schemas.text(2048) = ""  # type: ignore[valid-type]
 
 
 class SyncBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     allocations: list[SyncItem] = Field(max_length=MAX_ITEMS)
-    dry_run: bool = False
-    host: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=63,
-                             description="registry host to sync (default: the server's own)")
+    dry_run: StrictBool = False
+    host: schemas.Name | None = Field(
+        default=None, description="registry host to sync (default: the server's own)")
 
 
 class PlanItemOut(BaseModel):

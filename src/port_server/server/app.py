@@ -17,12 +17,45 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from port_server import __version__
 from port_server.defaults import MAX_BODY_BYTES
-from port_server.errors import InvalidInput, PayloadTooLarge, PortServerError
+from port_server.errors import (
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    PortServerError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from port_server.server.responses import error_response
 from port_server.service import RegistryService
 from port_server.settings import Settings
 
 log = logging.getLogger("port_server")
+
+
+def allowed_methods(app: FastAPI, request: Request, fallback: str = "") -> str:
+    """Every method the API document serves at this path (the Allow header of a 405)."""
+    import re
+
+    methods: set[str] = set()
+    for template, item in app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), request.url.path):
+            methods |= {m.upper() for m in item}
+    return ", ".join(sorted(methods)) or fallback
+
+
+def http_error(request: Request, exc: StarletteHTTPException,
+               allowed: str = "") -> PortServerError:
+    """Starlette's own refusals (no such route, wrong method) as classes of the one tree."""
+    if exc.status_code == 404:
+        return NotFound(f"no such endpoint: {request.method} {request.url.path}")
+    if exc.status_code == 405:
+        return MethodNotAllowed(f"{request.method} is not allowed on {request.url.path};"
+                                f" use {allowed or 'another method'}")
+    cls = {401: Unauthorized, 403: PermissionDenied, 413: PayloadTooLarge,
+           415: UnsupportedMediaType}.get(exc.status_code, InvalidInput)
+    return cls(str(exc.detail))
 
 
 def validation_message(exc: RequestValidationError) -> InvalidInput:
@@ -31,20 +64,27 @@ def validation_message(exc: RequestValidationError) -> InvalidInput:
     if not errors:
         return InvalidInput("invalid request")
     first = errors[0]
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    loc = list(first.get("loc", ()))
+    if loc and loc[0] in ("body", "query", "path", "header"):  # where it was, not a field name
+        loc = loc[1:]
     kind = first.get("type", "")
     if kind == "json_invalid":
         return InvalidInput("invalid JSON: the request body could not be parsed", field="body")
-    field = ".".join(loc) or "body"
+    # allocations[0].port, as the service names a batch entry's fields
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    field = field or "body"
     if kind == "missing":
         return InvalidInput(f"{field}: field required", field=field)
     if kind == "model_attributes_type" or (field == "body" and "dict" in kind):
         return InvalidInput("body: must be a JSON object", field="body")
-    msg = str(first.get("msg", "invalid value"))
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     # A name too long breaks the same rule as a name with a bad character: say it the same way.
-    if kind == "string_pattern_mismatch" or (kind == "string_too_long" and loc and loc[-1] in (
-            "app", "instance", "service")):
+    if kind == "string_too_long" and loc and loc[-1] in ("app", "instance", "service"):
         msg = ("must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    elif kind == "string_pattern_mismatch":
+        from port_server.server.schemas import pattern_hint
+
+        msg = pattern_hint(str((first.get("ctx") or {}).get("pattern", "")), first.get("input"))
     elif kind == "string_too_long":
         msg = f"must be at most {(first.get('ctx') or {}).get('max_length', '?')} characters"
     return InvalidInput(f"{field}: {msg}", field=field)
@@ -106,6 +146,8 @@ def add_hardening(app: FastAPI, settings: Settings) -> None:
 
 
 def create_app(service: RegistryService, settings: Settings) -> FastAPI:
+    from fastapi.openapi.utils import get_openapi
+
     from port_server.server import (
         api,
         api_health,
@@ -116,6 +158,7 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
         api_sync,
         dashboard,
         metrics,
+        schemas,
     )
     from port_server.server.proxy import ProxyManager
 
@@ -141,12 +184,10 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        detail = str(exc.detail)
-        if exc.status_code == 404:
-            detail = f"no such endpoint: {request.method} {request.url.path}"
-        body: dict[str, Any] = {"error": detail, "code": code, "message": detail}
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first route's methods
+            headers["Allow"] = allowed_methods(app, request, headers.get("Allow", ""))
+        return error_response(http_error(request, exc, headers.get("Allow", "")), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -158,6 +199,14 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
                 "message": f"internal error: {type(exc).__name__}; see the server log"}
         return JSONResponse(body, status_code=500)
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = schemas.with_pools(get_openapi(
+                title=app.title, version=app.version, description=app.description,
+                routes=app.routes), list(settings.pools))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(api_health.router)
     app.include_router(api.router)
     app.include_router(api_sync.router)

@@ -149,7 +149,7 @@ def bind_socket(host: str, port: int, retry_seconds: float = BIND_RETRY_SECONDS)
 
 
 def address_in_use_message(host: str, port: int) -> str:
-    from port_server.probe import processes_on_port
+    from port_server.system.probe import processes_on_port
 
     procs = processes_on_port(port)
     who = ", ".join(p.describe() for p in procs) or "another process"

@@ -21,10 +21,10 @@ import ipaddress
 import socket
 import struct
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from port_server.models import Actor
+from port_server.system.users import user_name
 
 PEER_EXTENSION = "port_server.peer"
 TCP_TIME_WAIT = 6
@@ -126,7 +126,7 @@ def tcp_peer_uid(client: tuple[str, int], server: tuple[str, int]) -> int | None
         client_ip, ipaddress.IPv6Address) else client_ip
     if not plain.is_loopback:
         return None  # only this machine's own processes appear in our socket tables
-    from port_server.scanners.sock_diag import connection_owner
+    from port_server.system.sock_diag import connection_owner
 
     for client_addr, server_addr in _candidates(client_ip, server_ip):
         ends = (client_addr, int(client[1])), (server_addr, int(server[1]))
@@ -142,11 +142,6 @@ def tcp_peer_uid(client: tuple[str, int], server: tuple[str, int]) -> int | None
     return None
 
 
-@lru_cache(maxsize=256)
-def user_name(uid: int) -> str:
-    from port_server.service.authorization import user_name as lookup
-
-    return lookup(uid)
 
 
 def caller_of(scope: dict[str, Any], token_ok: bool) -> Actor:

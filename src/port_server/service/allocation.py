@@ -15,10 +15,10 @@ from typing import Any
 from port_server import allocator, leases
 from port_server.audit import acting
 from port_server.errors import (
-    InvalidInput,
     PoolExhausted,
     PortAllocated,
     PortInUse,
+    ProcessNotFound,
     ServiceHoldsPort,
 )
 from port_server.models import Actor, Allocation, AllocationRequest, AllocationResult
@@ -107,8 +107,8 @@ class Allocating(ServiceCore):
             check_pid(req.pid)
             started = leases.process_start(req.pid)
             if started is None and req.source in leases.PID_LEASE_SOURCES:
-                raise InvalidInput(f"pid: no process {req.pid} is running; give the pid of the"
-                                   " process that uses the port", field="pid")
+                raise ProcessNotFound(f"pid: no process {req.pid} is running; give the pid of"
+                                      " the process that uses the port", field="pid")
             changes["pid_start"] = started
         return replace(req, **changes) if changes else req
 

@@ -26,6 +26,7 @@ import os
 from port_server.errors import PermissionDenied, Protected
 from port_server.models import NAME_RE, Actor, Allocation
 from port_server.settings import SecuritySettings
+from port_server.system.users import user_name
 
 UNKNOWN_HINT = ("the server could not tell who you are (the kernel named no owner for your"
                 " connection); use the Unix socket, or keep the connection open until the answer")
@@ -137,15 +138,6 @@ def user_uid(name: str) -> int | None:
         return pwd.getpwnam(name).pw_uid
     except KeyError:
         return None
-
-
-def user_name(uid: int) -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid{uid}"
 
 
 def in_group(uid: int, group: str) -> bool:

@@ -9,17 +9,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from port_server import leases
+from port_server import fields, leases
 from port_server.audit import acting
 from port_server.errors import InvalidInput
-from port_server.models import METADATA_FIELDS, Actor, Allocation, AllocationFilter
+from port_server.models import Actor, Allocation, AllocationFilter
 from port_server.service.core import Allocations, ServiceCore
 from port_server.service.validation import check_path, check_pid, check_port, check_text
 from port_server.store.base import StoreTx
 from port_server.type_inference import AUTO, infer_type
 
 #: What ``update`` may change.
-UPDATABLE = frozenset({*METADATA_FIELDS, "protected", "pid", "command", "http", "path"})
+UPDATABLE = frozenset(fields.UPDATABLE)
 
 
 class Changes(ServiceCore):
@@ -102,7 +102,7 @@ class Changes(ServiceCore):
                 field=name)
         changes = dict(changes)
         for name, value in changes.items():
-            if name in ("protected", "http"):
+            if fields.ALLOCATION_FIELDS[name].kind == "bool":
                 if not isinstance(value, bool):
                     raise InvalidInput(f"{name}: must be true or false", field=name)
             elif name == "pid":
@@ -110,7 +110,7 @@ class Changes(ServiceCore):
             elif name == "path":
                 check_path(value)
             else:
-                check_text(name, value, limit=2048 if name in ("note", "command") else 256)
+                check_text(name, value, limit=fields.ALLOCATION_FIELDS[name].limit)
         if changes.get("pid") == 0:  # 0 clears: the process using the port has ended
             changes["pid"] = None
         return changes

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from port_server import allocator
-from port_server import probe as os_probe
 from port_server.audit import AuditedStore
 from port_server.errors import AllocationNotFound, NameTaken, OtherHost, PortAllocated
 from port_server.integrations import proxy_names
@@ -33,6 +32,7 @@ from port_server.service.validation import validate_request
 from port_server.service.writer import MAX_BATCH, Writer
 from port_server.settings import Settings
 from port_server.store.base import DuplicateKey, Store, StoreTx
+from port_server.system import probe as os_probe
 from port_server.type_inference import rules_from_config
 
 T = TypeVar("T")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from port_server import fields
 from port_server.errors import StoreUnavailable
 from port_server.models import (
     Allocation,
@@ -20,18 +21,12 @@ from port_server.models import (
     AuditFilter,
 )
 
-#: Columns in the order of ``Allocation``'s fields.
-ALLOCATION_COLUMNS = (
-    "id", "app", "instance", "service", "port", "created_at", "protocol", "host", "type", "owner",
-    "environment", "status", "url", "note", "source", "pid", "pid_start", "command", "protected",
-    "expires_at", "updated_at", "path", "http",
-)
+#: Columns in the order of ``Allocation``'s fields (the table in ``fields``).
+ALLOCATION_COLUMNS = fields.STORED
 
-#: Columns ``update`` may change.
-UPDATABLE_COLUMNS = frozenset({
-    "type", "owner", "environment", "status", "url", "note", "source", "pid", "pid_start",
-    "command", "protected", "expires_at", "updated_at", "path", "http",
-})
+#: Columns ``update`` may change: what PATCH may, and what the service itself maintains.
+UPDATABLE_COLUMNS = frozenset({*fields.UPDATABLE, "source", "pid_start", "expires_at",
+                               "updated_at"})
 
 #: Adds the deleted rows to their hosts' release counts (run before the DELETE; ``{ids}`` is the
 #: dialect's list of id marks). The same SQL in SQLite (3.24+) and PostgreSQL.
@@ -102,8 +97,6 @@ class StoreTx(Protocol):
     def next_unregistered(self, host: str, start: int, stop: int) -> int | None:
         """The lowest port in [start, stop] that no allocation on ``host`` holds, or None."""
         ...
-
-    def count_in_range(self, host: str, lo: int, hi: int) -> int: ...
 
     def ports_in_range(self, host: str, lo: int, hi: int) -> list[int]: ...
 

@@ -121,12 +121,6 @@ class SQLTx:
         row = self._run(_NEXT_UNREGISTERED, {"h": host, "s": start, "e": stop}).fetchone()
         return int(row[0]) if row and row[0] is not None else None
 
-    def count_in_range(self, host: str, lo: int, hi: int) -> int:
-        row = self._run(
-            "SELECT COUNT(DISTINCT port) FROM allocations WHERE host = ? AND port BETWEEN ? AND ?",
-            (host, lo, hi)).fetchone()
-        return int(row[0])
-
     def ports_in_range(self, host: str, lo: int, hi: int) -> list[int]:
         rows = self._run(
             "SELECT DISTINCT port FROM allocations WHERE host = ? AND port BETWEEN ? AND ? "

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def proposal(row: ScanRow, instance: str) -> AllocationRequest:
     """The allocation ``adopt`` suggests for an unregistered row, named after its holder."""
-    from port_server.workflows.identity import sanitize
+    from port_server.models import registry_name
 
     lst = next((x for x in row.listeners if x.pid is not None or x.container), row.listeners[0])
     c = lst.container
@@ -28,9 +28,10 @@ def proposal(row: ScanRow, instance: str) -> AllocationRequest:
         app, service = "unknown", f"port-{row.port}"
     command = "".join(ch if ch >= " " else " " for ch in lst.cmdline)[:2048]
     note = f"adopted from live scan; docker container {c.name}" if c else "adopted from live scan"
-    return AllocationRequest(app=sanitize(app), instance=instance, service=sanitize(service),
-                             port=row.port, protocol=row.protocol, force=True, source="scan",
-                             pid=lst.pid, command=command, note=note)
+    return AllocationRequest(app=registry_name(app), instance=instance,
+                             service=registry_name(service), port=row.port,
+                             protocol=row.protocol, force=True, source="scan", pid=lst.pid,
+                             command=command, note=note)
 
 
 def proposals(rows: list[ScanRow], instance: str) -> list[AllocationRequest]:
@@ -45,10 +46,10 @@ def proposals(rows: list[ScanRow], instance: str) -> list[AllocationRequest]:
 def with_port_suffix(req: AllocationRequest) -> AllocationRequest:
     from dataclasses import replace
 
-    from port_server.workflows.identity import sanitize
+    from port_server.models import registry_name
 
     suffix = f"-{req.port}" + ("-udp" if req.protocol == "udp" else "")
-    return replace(req, service=sanitize(req.service[:63 - len(suffix)] + suffix))
+    return replace(req, service=registry_name(req.service[:63 - len(suffix)] + suffix))
 
 
 def adopt(client: RegistryClient, req: AllocationRequest) -> Allocation:

@@ -13,9 +13,6 @@ import os
 
 from port_server.models import registry_name
 
-#: Kept under its old name for callers of this module.
-sanitize = registry_name
-
 
 def find_git(start: str) -> str | None:
     folder = start
@@ -44,13 +41,13 @@ def detect(cwd: str | os.PathLike[str] | None = None) -> tuple[str, str]:
     here = os.path.realpath(os.fspath(cwd) if cwd is not None else os.getcwd())
     top = find_git(here)
     if top is None:
-        return sanitize(os.path.basename(here)), "default"
+        return registry_name(os.path.basename(here)), "default"
     gdir = git_dir(top)
     parent = os.path.dirname(gdir)
     if os.path.basename(parent) == "worktrees":  # <main>/.git/worktrees/<name>
         main_top = os.path.dirname(os.path.dirname(parent))
-        return sanitize(os.path.basename(main_top)), sanitize(os.path.basename(top))
-    return sanitize(os.path.basename(top)), sanitize(os.path.basename(top))
+        return registry_name(os.path.basename(main_top)), registry_name(os.path.basename(top))
+    return registry_name(os.path.basename(top)), registry_name(os.path.basename(top))
 
 
 def git_worktree(cwd: str | os.PathLike[str] | None = None) -> str:

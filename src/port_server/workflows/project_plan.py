@@ -7,8 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from port_server.models import PortClaim
-from port_server.workflows.identity import sanitize
+from port_server.models import PortClaim, registry_name
 
 #: Default container ports of well-known images, for `compose-ports`.
 KNOWN_CONTAINER_PORTS: dict[str, int] = {
@@ -36,7 +35,7 @@ def env_var_for(service: str) -> str:
 def service_from_variable(name: str) -> str:
     """PG_PORT -> pg; VITE_APP_PORT -> vite-app (the inverse of env_var_for)."""
     base = re.sub(r"_?PORT$", "", name, flags=re.IGNORECASE) or name
-    return sanitize(base.lower().replace("_", "-"))
+    return registry_name(base.lower().replace("_", "-"))
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ class PlannedPort:
 def _base_name(claim: PortClaim) -> str:
     if claim.kind == "env":
         return service_from_variable(claim.service)
-    return sanitize(claim.service)
+    return registry_name(claim.service)
 
 
 def plan(claims: Iterable[PortClaim]) -> list[PlannedPort]:
@@ -86,9 +85,9 @@ def plan(claims: Iterable[PortClaim]) -> list[PlannedPort]:
             suffix = str(claim.container_port or claim.host_port)
             if claim.protocol not in ("", "tcp"):
                 suffix += f"-{claim.protocol}"
-            name = sanitize(f"{base}-{suffix}")
+            name = registry_name(f"{base}-{suffix}")
         if name in used:
-            name = sanitize(f"{name}-{claim.host_port}")
+            name = registry_name(f"{name}-{claim.host_port}")
         used.add(name)
         out.append(PlannedPort(name, claim, tuple(group[1:])))
     return out

@@ -296,7 +296,7 @@ def _is_compose(path: Path) -> bool:
 def named(claims: list[PortClaim]) -> list[tuple[str, PortClaim]]:
     """(registry service name, claim): ``service`` alone, or ``service-<container port>`` when a
     service publishes several ports; one entry per distinct port declaration."""
-    from port_server.workflows.identity import sanitize
+    from port_server.models import registry_name
 
     seen: set[tuple[Any, ...]] = set()
     unique: list[PortClaim] = []
@@ -310,10 +310,11 @@ def named(claims: list[PortClaim]) -> list[tuple[str, PortClaim]]:
         count[c.service] = count.get(c.service, 0) + 1
     out = []
     for c in unique:
-        name = sanitize(c.service)
+        name = registry_name(c.service)
         if count[c.service] > 1:
             suffix = str(c.container_port or c.host_port or c.extra.get("host_var", "x"))
-            name = sanitize(f"{name}-{suffix}" + ("" if c.protocol == "tcp" else f"-{c.protocol}"))
+            udp = "" if c.protocol == "tcp" else f"-{c.protocol}"
+            name = registry_name(f"{name}-{suffix}{udp}")
         out.append((name, c))
     return out
 

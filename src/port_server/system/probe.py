@@ -51,25 +51,13 @@ def is_bound(port: int) -> bool:
     return False
 
 
-_PROC_TABLES = ("tcp", "tcp6", "udp", "udp6")
-_TCP_LISTEN = "0A"
-_UDP_UNCONNECTED = "07"
 
 
 def listening_ports() -> set[int]:
-    """Ports in LISTEN (TCP) or bound (UDP) state, from /proc/net; empty off Linux."""
-    ports: set[int] = set()
-    for table in _PROC_TABLES:
-        try:
-            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
-        except OSError:
-            continue
-        want = _TCP_LISTEN if table.startswith("tcp") else _UDP_UNCONNECTED
-        for line in lines:
-            parts = line.split()
-            if len(parts) > 3 and parts[3] == want:
-                ports.add(int(parts[1].rsplit(":", 1)[1], 16))
-    return ports
+    """Ports in LISTEN (TCP) or bound (UDP) state (the one socket reader, ``sockets``)."""
+    from port_server.system.sockets import read_sockets
+
+    return {s.port for s in read_sockets()}
 
 
 def ephemeral_range() -> tuple[int, int] | None:
@@ -83,22 +71,16 @@ def ephemeral_range() -> tuple[int, int] | None:
 
 def processes_on_port(port: int) -> tuple[ProcessInfo, ...]:
     """Who holds ``port`` (listening TCP or bound UDP), as far as this user may see."""
-    import psutil
+    from port_server.system.sockets import read_sockets, socket_owners
 
-    found: dict[int | None, ProcessInfo] = {}
-    try:
-        conns = psutil.net_connections(kind="inet")
-    except (psutil.AccessDenied, OSError):
-        return ()
-    for conn in conns:
-        if not conn.laddr or conn.laddr.port != port:
-            continue
-        if conn.type == socket.SOCK_STREAM and conn.status != psutil.CONN_LISTEN:
-            continue
-        if conn.type == socket.SOCK_DGRAM and conn.raddr:
-            continue
-        found.setdefault(conn.pid, describe_process(conn.pid))
-    return tuple(found.values())
+    held = [s for s in read_sockets() if s.port == port]
+    owners, _ = socket_owners({s.inode for s in held if s.inode})
+    pids: dict[int | None, None] = {}
+    for s in held:
+        holders: list[int | None] = list(owners.get(s.inode, ())) or [s.pid]
+        for pid in holders:
+            pids.setdefault(pid)
+    return tuple(describe_process(pid) for pid in pids)
 
 
 def describe_process(pid: int | None) -> ProcessInfo:

@@ -11,16 +11,15 @@ table has the uid) and are marked ``hidden`` instead of failing.
 from __future__ import annotations
 
 import os
-import pwd
 import socket
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from port_server.models import Listener
-from port_server.scanners import sock_diag
+from port_server.system import sock_diag
+from port_server.system.users import user_name
 
 PROC = Path("/proc")
 MAX_CMDLINE = 2048
@@ -127,14 +126,6 @@ def socket_owners(inodes: set[int], proc: Path = PROC) -> tuple[dict[int, list[i
         except OSError:  # the process exited meanwhile
             continue
     return owners, denied
-
-
-@lru_cache(maxsize=512)
-def user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 
 @dataclass
