@@ -202,15 +202,23 @@ def bench_d() -> list[object]:
             "yes" if ratio >= 2 else "NO"]
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """``bench_writer.py [a b c d]``: the figures named (all four by default)."""
+    parts = set(argv) or {"a", "b", "c", "d"}
     load = os.getloadavg()[0]
-    rows = [bench_a(), bench_b(SHM, "data dir in memory")]
-    rows.append(bench_b(None, f"data dir on disk (fsync {fsync_ms(tempfile_dir()):.2f} ms)"))
-    rows += bench_c()
-    try:
-        rows.append(bench_d())
-    except Exception as exc:  # no PostgreSQL binaries here: say so, keep the other figures
-        rows.append(["(d) PostgreSQL", f"not run: {exc}", "", "", ""])
+    rows: list[list[object]] = []
+    if "a" in parts:
+        rows.append(bench_a())
+    if "b" in parts:
+        rows.append(bench_b(SHM, "data dir in memory"))
+        rows.append(bench_b(None, f"data dir on disk (fsync {fsync_ms(tempfile_dir()):.2f} ms)"))
+    if "c" in parts:
+        rows += bench_c()
+    if "d" in parts:
+        try:
+            rows.append(bench_d())
+        except Exception as exc:  # no PostgreSQL binaries here: say so, keep the other figures
+            rows.append(["(d) PostgreSQL", f"not run: {exc}", "", "", ""])
     table(["figure", "measured", "ratio", "target", "ok"], rows)
     print(json.dumps({"cores": os.cpu_count(), "load_before": round(load, 2),
                       "load_after": round(os.getloadavg()[0], 2)}))
@@ -224,4 +232,4 @@ def tempfile_dir() -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -125,6 +125,10 @@ class AuditedTx:
     def find_key(self, host: str, app: str, instance: str, service: str) -> Allocation | None:
         return self._tx.find_key(host, app, instance, service)
 
+    def find_key_and_releases(self, host: str, app: str, instance: str, service: str
+                              ) -> tuple[Allocation | None, int]:
+        return self._tx.find_key_and_releases(host, app, instance, service)
+
     def find_port(self, host: str, port: int) -> list[Allocation]:
         return self._tx.find_port(host, port)
 

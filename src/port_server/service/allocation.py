@@ -68,7 +68,8 @@ class Allocating(ServiceCore):
 
     def _allocate(self, tx: StoreTx, req: AllocationRequest) -> AllocationResult:
         tx.lock_host(self.host)  # other servers for this host wait here; other hosts do not
-        existing = tx.find_key(self.host, req.app, req.instance, req.service)
+        existing, releases = tx.find_key_and_releases(self.host, req.app, req.instance,
+                                                      req.service)
         if existing is not None:
             if req.port and req.port != existing.port:
                 raise ServiceHoldsPort(
@@ -81,7 +82,8 @@ class Allocating(ServiceCore):
                 id=0, app=req.app, instance=req.instance, service=req.service, port=0,
                 created_at="", protocol=req.protocol, host=self.host, http=True))
         explicit = bool(req.port)
-        alloc = self._allocate_explicit(tx, req) if explicit else self._allocate_auto(tx, req)
+        alloc = (self._allocate_explicit(tx, req) if explicit
+                 else self._allocate_auto(tx, req, releases))
         return AllocationResult(alloc, created=True)
 
     def _port_in_use(self, port: int) -> PortInUse:
@@ -122,9 +124,10 @@ class Allocating(ServiceCore):
             raise _Bound(req.port)
         return self._insert(tx, req, req.port)
 
-    def _allocate_auto(self, tx: StoreTx, req: AllocationRequest) -> Allocation:
+    def _allocate_auto(self, tx: StoreTx, req: AllocationRequest, releases: int) -> Allocation:
+        """``releases``: the host's release count, read with the key lookup (one round trip)."""
         pool = self.settings.pool(req.type)
-        start = self.hints.start(pool, tx.release_count(self.host))
+        start = self.hints.start(pool, releases)
         low_water: list[int] = []
 
         def next_unregistered(s: int, e: int) -> int | None:

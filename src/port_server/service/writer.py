@@ -76,7 +76,9 @@ class Writer:
         #: The fault of the last batch, None once one commits again.
         self.last_fault: StoreUnavailable | None = None
         self._on_abort = on_abort
-        self._queue: queue.Queue[_Job] = queue.Queue(max_queue)
+        # SimpleQueue (C, no Condition): put/get are the two thread hops of every write.
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._max_queue = max_queue
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._fatal = (StoreUnavailable, *getattr(store, "store_errors", ()))
@@ -90,11 +92,10 @@ class Writer:
             raise RuntimeError("a write submitted from inside a write would wait for itself")
         job = _Job(fn, contextvars.copy_context())
         with self._lock:
-            try:
-                self._queue.put_nowait(job)
-            except queue.Full:
+            if self._queue.qsize() >= self._max_queue:
                 raise StoreUnavailable("the registry has too many writes waiting; retry"
-                                       " shortly", cause="overloaded") from None
+                                       " shortly", cause="overloaded")
+            self._queue.put(job)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="port-server-writer",
                                                 daemon=True)

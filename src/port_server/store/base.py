@@ -6,6 +6,7 @@ serialized write transactions and indexed lookups; the same contract tests run a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -50,14 +51,17 @@ AUDIT_COLUMNS = (
 )
 
 
+_AUDIT_JSON = json.JSONEncoder(sort_keys=True)
+
+
 def audit_values(entry: AuditEntry) -> dict[str, Any]:
     """An entry as column values (no ``id``): before/after serialised to JSON text."""
-    import json
-
-    data = entry.to_dict()
-    data.pop("id")
+    # Shallow: before/after are already plain dicts, encoded straight to text (one encoder
+    # made once; json.dumps with options builds a new one per call). Runs on every mutation.
+    data = {n: entry.__dict__[n] for n in entry._fields if n != "id"}
     for name in ("before", "after"):
-        data[name] = None if data[name] is None else json.dumps(data[name], sort_keys=True)
+        value = data[name]
+        data[name] = None if value is None else _AUDIT_JSON.encode(value)
     return data
 
 
@@ -108,6 +112,11 @@ class StoreTx(Protocol):
 
     def release_count(self, host: str) -> int:
         """How many allocations of ``host`` have ever been released, by any writer."""
+        ...
+
+    def find_key_and_releases(self, host: str, app: str, instance: str, service: str
+                              ) -> tuple[Allocation | None, int]:
+        """``find_key`` and ``release_count`` together (one round trip on PostgreSQL)."""
         ...
 
     def leased(self, host: str) -> list[Allocation]:

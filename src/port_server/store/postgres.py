@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import psycopg
@@ -77,13 +77,21 @@ class PostgresTx(SQLTx):
     """The shared queries run on PostgreSQL, plus a real per-host lock and an insert that
     reports a unique-constraint refusal without aborting the transaction."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any],
+                 pipeline: psycopg.Pipeline | None = None) -> None:
         self.conn = conn
         self.pg = conn
         self._locked: set[str] = set()
+        #: Write transactions run in pipeline mode: a statement whose result nobody reads
+        #: (BEGIN, the host lock, SAVEPOINT, the audit insert, COMMIT) travels with the next
+        #: one that is read, instead of costing a round trip of its own.
+        self._pipeline = pipeline
 
     def _run(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        return self.pg.execute(to_psycopg(sql), params)
+        cur = self.pg.execute(to_psycopg(sql), params)
+        if self._pipeline is not None and sql.startswith(("DELETE", "UPDATE")):
+            self._pipeline.sync()  # their rowcount is read, and it arrives with the result
+        return cur
 
     def lock_host(self, host: str) -> None:
         """Serialize this transaction with every other writer for ``host`` (any server)."""
@@ -190,14 +198,17 @@ class PostgresStore:
             log.debug("pool check: %s", self._redact(str(exc)))
 
     @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+    def _transaction(self, pipelined: bool = False
+                     ) -> Iterator[tuple[psycopg.Connection[Any], psycopg.Pipeline | None]]:
         try:
             conn = self._pool.getconn(DEGRADED_TIMEOUT if self._degraded else ACQUIRE_TIMEOUT)
         except _UNAVAILABLE as exc:
             raise self._unavailable(exc) from None
         try:
-            with conn.transaction():
-                yield conn
+            with ExitStack() as stack:
+                pipeline = stack.enter_context(conn.pipeline()) if pipelined else None
+                stack.enter_context(conn.transaction())
+                yield conn, pipeline
         except _UNAVAILABLE as exc:
             self._last_ok.pop(id(conn), None)
             raise self._unavailable(exc) from None
@@ -213,7 +224,7 @@ class PostgresStore:
         with self._schema_lock:
             if self._migrated:
                 return
-            with self._transaction() as conn:
+            with self._transaction() as (conn, _):
                 # Servers starting together: the first migrates, the others wait and see it done.
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
                 for migration in pending(conn.execute):
@@ -225,13 +236,13 @@ class PostgresStore:
     @contextmanager
     def write(self) -> Iterator[PostgresTx]:
         self._ensure_schema()
-        with self._transaction() as conn:
-            yield PostgresTx(conn)
+        with self._transaction(pipelined=True) as (conn, pipeline):
+            yield PostgresTx(conn, pipeline)
 
     @contextmanager
     def read(self) -> Iterator[PostgresTx]:
         self._ensure_schema()
-        with self._transaction() as conn:
+        with self._transaction() as (conn, _):
             yield PostgresTx(conn)
 
     def applied_migrations(self) -> list[str]:

@@ -41,6 +41,9 @@ SELECT CASE
 END
 """
 
+_FIND_KEY = f"{SELECT_ALLOCATIONS} WHERE host = ? AND app = ? AND instance = ? AND service = ?"
+_RELEASES = "SELECT releases FROM host_releases WHERE host = ?"
+
 
 def where_clause(flt: AllocationFilter) -> tuple[str, list[Any]]:
     """SQL conditions for a filter; ``host='*'`` means every host."""
@@ -96,9 +99,16 @@ class SQLTx:
         return self._one(f"{SELECT_ALLOCATIONS} WHERE id = ?", (alloc_id,))
 
     def find_key(self, host: str, app: str, instance: str, service: str) -> Allocation | None:
-        return self._one(
-            f"{SELECT_ALLOCATIONS} WHERE host = ? AND app = ? AND instance = ? AND service = ?",
-            (host, app, instance, service))
+        return self._one(_FIND_KEY, (host, app, instance, service))
+
+    def find_key_and_releases(self, host: str, app: str, instance: str, service: str
+                              ) -> tuple[Allocation | None, int]:
+        """Both statements are sent before either result is read: in PostgreSQL's pipeline
+        mode (write transactions) they share one round trip."""
+        key = self._run(_FIND_KEY, (host, app, instance, service))
+        releases = self._run(_RELEASES, (host,))
+        row, count = key.fetchone(), releases.fetchone()
+        return (row_to_allocation(row) if row else None), (int(count[0]) if count else 0)
 
     def find_port(self, host: str, port: int) -> list[Allocation]:
         rows = self._run(f"{SELECT_ALLOCATIONS} WHERE host = ? AND port = ? ORDER BY id",
@@ -170,8 +180,7 @@ class SQLTx:
         return total
 
     def release_count(self, host: str) -> int:
-        row = self._run("SELECT releases FROM host_releases WHERE host = ?",
-                                (host,)).fetchone()
+        row = self._run(_RELEASES, (host,)).fetchone()
         return int(row[0]) if row else 0
 
     def leased(self, host: str) -> list[Allocation]:
