@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ServerProc, make_server
+from conftest import InProcess, ServerProc, make_server
 
 FIXTURE = Path(__file__).parent / "fixtures" / "port_registry_seed001.json"
 
@@ -30,7 +30,7 @@ SEED = {
 }
 
 
-def registry(srv: ServerProc) -> list[dict[str, Any]]:
+def registry(srv: ServerProc | InProcess) -> list[dict[str, Any]]:
     r = srv.portctl("list", "--json")
     assert r.returncode == 0, r.stderr
     return sorted(json.loads(r.stdout), key=lambda a: (a["port"], a["protocol"]))
@@ -41,7 +41,8 @@ def comparable(allocs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in a.items() if k != "id"} for a in allocs]
 
 
-def test_import_seed_registry_reproduces_the_examples(server: ServerProc) -> None:
+def test_import_seed_registry_reproduces_the_examples(inproc: InProcess) -> None:
+    server = inproc
     r = server.portctl("import", str(FIXTURE))
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("added 8, already matched 0, conflicts 0")
@@ -66,7 +67,8 @@ def test_import_seed_registry_reproduces_the_examples(server: ServerProc) -> Non
     assert len(registry(server)) == 8
 
 
-def test_conflicts_change_nothing_unless_forced(server: ServerProc, tmp_path: Path) -> None:
+def test_conflicts_change_nothing_unless_forced(inproc: InProcess, tmp_path: Path) -> None:
+    server = inproc
     assert server.portctl("import", str(FIXTURE)).returncode == 0
     assert server.portman("update", "8081", "active", "-n", "paired again").returncode == 0
     held = server.portctl("allocate", "--app", "other", "--instance", "i", "--service", "s",
@@ -165,7 +167,7 @@ def test_import_registers_ports_bound_on_this_machine(shared: ServerProc) -> Non
                for a in registry(shared))
 
 
-def seed_varied_registry(srv: ServerProc) -> None:
+def seed_varied_registry(srv: ServerProc | InProcess) -> None:
     assert srv.portctl("import", str(FIXTURE)).returncode == 0
     for argv in (
         ("--app", "shop", "--instance", "dev", "--service", "api", "--type", "api",
@@ -180,7 +182,9 @@ def seed_varied_registry(srv: ServerProc) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["json", "portman"])
-def test_round_trip_into_an_empty_server(server: ServerProc, tmp_path: Path, fmt: str) -> None:
+def test_round_trip_into_an_empty_server(inproc: InProcess, tmp_path: Path, fmt: str) -> None:
+    """Exported in process, imported into a real, empty port-server."""
+    server = inproc
     seed_varied_registry(server)
     exported = server.portctl("export", "--format", fmt)
     assert exported.returncode == 0, exported.stderr
