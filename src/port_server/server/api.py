@@ -61,12 +61,21 @@ Force = Annotated[bool, Query(description="allow changing another host's allocat
                               "description": "this app/instance/service already holds a port"},
                         **ERRORS}, tags=["allocations"])
 async def allocate(request: Request, body: schemas.AllocateBody) -> JSONResponse:
+    # Valid bodies are answered by server/fast_path.py before FastAPI routes them; this route
+    # documents the endpoint and answers what the fast path hands on (e.g. invalid bodies).
+    return await allocation_response(request.app, body)
+
+
+async def allocation_response(app: Any, body: schemas.AllocateBody) -> JSONResponse:
+    """Allocate what ``body`` asks for: 201 with the new allocation, 200 with the one the
+    app/instance/service already holds. The event loop only awaits the writer's future."""
     values = {name: getattr(body, name) for name in REQUEST_FIELDS}
     req = AllocationRequest(**{**values, "port": body.port or None}, force=body.force,
                             ttl=body.ttl)
-    # The hot path: the event loop only awaits the writer's future (no worker-thread hop).
-    result = await service_of(request).allocate_async(req)
-    data = allocation_out(request, result.allocation)
+    result = await app.state.service.allocate_async(req)
+    data = result.allocation.to_dict()
+    if result.allocation.http:
+        data["proxy_url"] = app.state.proxy.url_for(result.allocation)
     data["created"] = result.created
     return JSONResponse(data, status_code=201 if result.created else 200)
 

@@ -160,6 +160,7 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
         metrics,
         schemas,
     )
+    from port_server.server.fast_path import FastAllocate
     from port_server.server.proxy import ProxyManager
 
     app = FastAPI(
@@ -216,6 +217,9 @@ def create_app(service: RegistryService, settings: Settings) -> FastAPI:
     app.include_router(api_portman.router)
     app.include_router(api_proxy.router)
     app.include_router(api_prune.router)
+    # First added, so innermost: it sees a request only after the body limit, the hardening
+    # guards and the metrics did (server/fast_path.py).
+    app.add_middleware(FastAllocate, fastapi_app=app)
     app.add_middleware(BodyLimit, path_limits={"/v1/sync/": api_sync.SYNC_BODY_LIMIT,
                                                "/v1/import": api_portman.MAX_IMPORT_BYTES})
     add_hardening(app, settings)
