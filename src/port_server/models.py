@@ -1,13 +1,18 @@
 """Plain data shared by every layer: frozen records, no behaviour beyond (de)serialisation.
 
 This module is the bottom layer: it imports nothing else from the package but ``records``
-(dataclass semantics without the start-up cost of ``dataclasses``).
+(dataclass semantics without the start-up cost of ``dataclasses``) and ``audit_records``.
 """
 
 from __future__ import annotations
 
 import re
 
+# Re-exported: the audit records live in their own module to keep this one small.
+from port_server.audit_records import AUDIT_ACTIONS as AUDIT_ACTIONS
+from port_server.audit_records import Actor as Actor
+from port_server.audit_records import AuditEntry as AuditEntry
+from port_server.audit_records import AuditFilter as AuditFilter
 from port_server.records import Record, field, to_plain
 
 TYPE_CHECKING = False
@@ -355,63 +360,6 @@ class ScanReport(Record):
                    docker=str(data.get("docker", "")),
                    elapsed_ms=float(data.get("elapsed_ms", 0.0)))
 
-
-class Actor(Record):
-    """Who asks for a change: an OS user the kernel vouched for, or a named system job.
-
-    ``uid`` is None when the kernel could not tell (a remote client, an in-process caller).
-    ``admin`` may change anyone's allocations (root, the admin group, a bearer-token holder,
-    the server's own jobs such as the reaper or a sync).
-    """
-
-    name: str
-    uid: int | None = None
-    admin: bool = False
-    via: str = "system"
-
-    @classmethod
-    def system(cls, name: str) -> Actor:
-        return cls(name=name, uid=None, admin=True, via="system")
-
-    def describe(self) -> str:
-        return f"{self.name} (uid {self.uid})" if self.uid is not None else self.name
-
-
-class AuditEntry(Record):
-    """One recorded mutation: who did what to which allocation, with its before/after state."""
-
-    id: int
-    time: str
-    actor: str
-    action: str
-    actor_uid: int | None = None
-    alloc_id: int | None = None
-    app: str = ""
-    instance: str = ""
-    service: str = ""
-    port: int | None = None
-    host: str = ""
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    reason: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return to_plain(self)  # type: ignore[no-any-return]
-
-
-class AuditFilter(Record):
-    """Selects audit entries; None matches anything. ``since`` is an ISO time (inclusive)."""
-
-    app: str | None = None
-    port: int | None = None
-    action: str | None = None
-    actor: str | None = None
-    since: str | None = None
-    limit: int = 1000
-
-
-#: Actions the audit log records.
-AUDIT_ACTIONS = ("allocate", "release", "update", "renew", "import", "sync", "reclaim")
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")

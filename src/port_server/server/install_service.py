@@ -91,7 +91,7 @@ def _systemctl(*args: str) -> tuple[bool, str]:
 
 def run(argv: Sequence[str]) -> int:
     """``port-server install-service [--print] [--no-enable] [server flags]``."""
-    from port_server.server.daemon import add_server_flags
+    from port_server.server.daemon_args import add_server_flags
 
     args = build_parser(add_server_flags).parse_args(argv)
     text = unit_text(args)

@@ -6,6 +6,7 @@ statement runs, how a row is inserted and how a host is locked. Neither backend 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -61,22 +62,23 @@ def where_clause(flt: AllocationFilter) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(conds)) if conds else "", params
 
 
-class SQLTx:
+class SQLTx(ABC):
     """Every ``StoreTx`` query, written once in SQL both SQLite and PostgreSQL run (``?`` and
     ``:name`` marks; the PostgreSQL backend translates them). A backend subclasses it with how to
     run a statement, how to insert a row (a unique-constraint refusal is ``DuplicateKey``) and
     how to lock a host."""
 
+    @abstractmethod
     def _run(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         """Execute one statement; returns a cursor."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _insert_row(self, values: dict[str, Any]) -> int:
         """Insert one allocations row; its id."""
-        raise NotImplementedError
 
+    @abstractmethod
     def lock_host(self, host: str) -> None:
-        raise NotImplementedError
+        """Serialise allocation on one host until the transaction ends."""
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
