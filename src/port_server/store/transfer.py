@@ -52,7 +52,9 @@ def _insert_many(dialect: str, conn: Any, table: str, cols: list[str],
     if dialect == "sqlite":
         conn.executemany(sql, rows)
         return
-    with conn.cursor() as cur:
+    # A write transaction runs in pipeline mode, where an error surfaces at the next sync:
+    # leaving this nested pipeline syncs, so a clash is raised here, where it is caught.
+    with conn.pipeline(), conn.cursor() as cur:
         cur.executemany(sql, rows)
     # Explicit ids do not move the id sequence: move it past them.
     conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
